@@ -1,0 +1,356 @@
+"""Runs pipeline executions: schedules the definition's DAG and drives each step to its end."""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import string
+import threading
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_smpipe.local.definition import (
+    PipelineDef,
+    StepDef,
+    parse_definition,
+    resolve_parameters,
+)
+from airflow_provider_smpipe.local.expressions import (
+    EvalContext,
+    ExpressionError,
+    evaluate,
+    evaluate_conditions,
+    walk,
+)
+from airflow_provider_smpipe.local.jobs import JobContext, JobRun
+from airflow_provider_smpipe.local.s3io import S3IO
+from airflow_provider_smpipe.local.state import Execution, JobRecord, StepRun, Store
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+STEP_FAILURE = "Step failure: One or multiple steps failed."
+DEFAULT_MAX_PARALLEL = 50
+_ALNUM = string.ascii_lowercase + string.digits
+
+
+def random_id(length: int = 12) -> str:
+    return "".join(random.choices(_ALNUM, k=length))
+
+
+def job_name(execution_id: str, step_name: str) -> str:
+    """``pipelines-<execution id>-<step>-<random>`` within SageMaker's 63-character job names."""
+    suffix = "".join(random.choices(string.ascii_letters + string.digits, k=10))
+    step = re.sub(r"[^A-Za-z0-9-]+", "-", step_name).strip("-") or "step"
+    room = 63 - len(f"pipelines-{execution_id}--{suffix}")
+    return f"pipelines-{execution_id}-{step[:room].rstrip('-')}-{suffix}"
+
+
+class _Running:
+    """A step being executed, so it can be stopped."""
+
+    def __init__(self, thread: threading.Thread) -> None:
+        self.thread = thread
+        self.job_run: JobRun | None = None
+
+
+class Executor:
+    """Owns the threads that run executions and their steps.
+
+    :param store: where executions and jobs are recorded.
+    :param endpoint_url: returns the backend's URL (jobs talk to it for S3).
+    :param state_dir: parent of the job workspaces.
+    """
+
+    def __init__(self, store: Store, endpoint_url: Callable[[], str], state_dir: Path) -> None:
+        self.store = store
+        self.endpoint_url = endpoint_url
+        self.state_dir = state_dir
+        self._threads: dict[str, threading.Thread] = {}
+        self._running: dict[str, dict[str, _Running]] = {}
+        self._prior_attempts: dict[str, dict[str, int]] = {}
+        self._s3: dict[str, S3IO] = {}
+        self._lock = threading.Lock()
+        self._shutdown = False
+
+    # --- API entry points -----------------------------------------------------------------------
+
+    def prepare(self, definition_text: str, overrides: list[dict[str, Any]] | None) -> None:
+        """Validate what StartPipelineExecution would run, raising ValidationException early."""
+        resolve_parameters(parse_definition(definition_text), overrides)
+
+    def start(self, execution: Execution) -> None:
+        with self._lock:
+            self._running[execution.arn] = {}
+            self._prior_attempts.setdefault(execution.arn, {})
+            thread = threading.Thread(
+                target=self._drive, args=(execution,), name=f"exec-{execution.execution_id}"
+            )
+            self._threads[execution.arn] = thread
+        thread.start()
+
+    def stop(self, execution: Execution) -> None:
+        with execution.changed:
+            execution.stop_requested = True
+            execution.set_status("Stopping")
+            for name, running in self._running.get(execution.arn, {}).items():
+                run = execution.steps.get(name)
+                if run is not None and run.status in ("Starting", "Executing"):
+                    run.status = "Stopping"
+                if running.job_run is not None:
+                    running.job_run.job.stop_requested = True
+                    running.job_run.stop()
+            execution.changed.notify_all()
+
+    def retry(self, execution: Execution, parallelism: int | None) -> None:
+        with execution.changed:
+            attempts = self._prior_attempts.setdefault(execution.arn, {})
+            for name in list(execution.steps):
+                run = execution.steps[name]
+                if run.status in ("Failed", "Stopped"):
+                    attempts[name] = run.attempt_count
+                    del execution.steps[name]
+                    execution.step_order.remove(name)
+            execution.stop_requested = False
+            if parallelism:
+                execution.parallelism = parallelism
+            execution.set_status("Executing")
+        self.start(execution)
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop every running execution (killing its jobs) and wait for their threads."""
+        self._shutdown = True
+        for execution in list(self.store.executions.values()):
+            if execution.status in ("Executing", "Stopping"):
+                self.stop(execution)
+        for thread in list(self._threads.values()):
+            thread.join(timeout=timeout)
+
+    # --- execution loop -------------------------------------------------------------------------
+
+    def _s3_for(self, region: str) -> S3IO:
+        with self._lock:
+            if region not in self._s3:
+                self._s3[region] = S3IO(self.endpoint_url(), region)
+            return self._s3[region]
+
+    def _context(self, execution: Execution, pdef: PipelineDef) -> EvalContext:
+        parameters = resolve_parameters(pdef, execution.parameters)
+        s3 = self._s3_for(execution.region)
+        start = datetime.fromtimestamp(execution.creation_time, UTC)
+        files: dict[tuple[str, str], Any] = {}
+
+        def step_properties(name: str) -> dict[str, Any] | None:
+            run = execution.steps.get(name)
+            if run is None:
+                return None
+            if run.job is not None:
+                return run.job.describe()
+            if run.outcome is not None:
+                return {"Outcome": "True" if run.outcome else "False"}
+            return {}
+
+        def property_file(step_name: str, file_name: str) -> Any:
+            if (step_name, file_name) in files:
+                return files[(step_name, file_name)]
+            step = pdef.steps.get(step_name)
+            spec = step.property_files.get(file_name) if step else None
+            if step is None or spec is None:
+                raise ExpressionError(f"step {step_name!r} has no property file {file_name!r}")
+            props = step_properties(step_name)
+            if not props:
+                raise ExpressionError(
+                    f"step {step_name!r} did not run, so property file {file_name!r} is missing"
+                )
+            uri = walk(
+                props,
+                ["ProcessingOutputConfig", "Outputs", spec["OutputName"], "S3Output", "S3Uri"],
+                f"property file {file_name}",
+            )
+            try:
+                document = s3.read_json(f"{str(uri).rstrip('/')}/{spec['FilePath']}")
+            except Exception as err:
+                raise ExpressionError(
+                    f"cannot read property file {file_name!r} of step {step_name!r}: {err}"
+                ) from err
+            files[(step_name, file_name)] = document
+            return document
+
+        def read_s3_json(uri: str) -> Any:
+            try:
+                return s3.read_json(uri)
+            except Exception as err:
+                raise ExpressionError(f"cannot read JSON from {uri}: {err}") from err
+
+        return EvalContext(
+            parameters=parameters,
+            execution={
+                "PipelineExecutionId": execution.execution_id,
+                "PipelineExecutionArn": execution.arn,
+                "PipelineName": execution.pipeline_name,
+                "PipelineArn": execution.pipeline_arn,
+                "StartDateTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "CurrentDateTime": lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            },
+            step_properties=step_properties,
+            property_file=property_file,
+            read_s3_json=read_s3_json,
+        )
+
+    def _drive(self, execution: Execution) -> None:
+        try:
+            pdef = parse_definition(execution.definition_text)
+            ctx = self._context(execution, pdef)
+        except Exception as err:
+            with execution.changed:
+                execution.set_status("Failed", f"Invalid pipeline definition: {err}")
+            return
+        running = self._running[execution.arn]
+        limit = execution.parallelism or DEFAULT_MAX_PARALLEL
+        with execution.changed:
+            while True:
+                for name in [n for n, r in running.items() if not r.thread.is_alive()]:
+                    del running[name]
+                if execution.stop_requested:
+                    if not running:
+                        execution.set_status("Stopped")
+                        return
+                else:
+                    failed = [r for r in execution.steps.values() if r.status in ("Failed", "Stopped")]
+                    if not failed:
+                        for step in self._ready(execution, pdef):
+                            if len(running) >= limit:
+                                break
+                            self._launch(execution, step, ctx, running)
+                    if not running:
+                        if failed:
+                            fail_steps = [r for r in failed if r.type == "Fail"]
+                            reason = (
+                                (fail_steps[0].failure_reason or STEP_FAILURE) if fail_steps else STEP_FAILURE
+                            )
+                            execution.set_status("Failed", reason)
+                        else:
+                            execution.set_status("Succeeded")
+                        return
+                execution.changed.wait(timeout=0.5)
+
+    def _ready(self, execution: Execution, pdef: PipelineDef) -> list[StepDef]:
+        ready = []
+        for step in pdef.steps.values():
+            if step.name in execution.steps:
+                continue
+            if step.branch is not None:
+                condition = execution.steps.get(step.branch[0])
+                if (
+                    condition is None
+                    or condition.status != "Succeeded"
+                    or condition.outcome != step.branch[1]
+                ):
+                    continue
+            deps = [execution.steps.get(dep) for dep in step.depends_on]
+            if all(dep is not None and dep.status == "Succeeded" for dep in deps):
+                ready.append(step)
+        return ready
+
+    def _launch(
+        self, execution: Execution, step: StepDef, ctx: EvalContext, running: dict[str, _Running]
+    ) -> None:
+        attempts = self._prior_attempts.get(execution.arn, {}).get(step.name, 0)
+        run = StepRun(
+            name=step.name,
+            type=step.type,
+            attempt_count=attempts + 1,
+            display_name=step.raw.get("DisplayName"),
+            description=step.raw.get("Description"),
+        )
+        execution.steps[step.name] = run
+        execution.step_order.append(step.name)
+        holder = _Running(threading.Thread())
+        holder.thread = threading.Thread(
+            target=self._run_step,
+            args=(execution, step, run, ctx, holder),
+            name=f"step-{execution.execution_id}-{step.name}",
+            daemon=True,
+        )
+        running[step.name] = holder
+        holder.thread.start()
+
+    def _run_step(
+        self, execution: Execution, step: StepDef, run: StepRun, ctx: EvalContext, holder: _Running
+    ) -> None:
+        try:
+            if step.type in ("Processing", "Training"):
+                self._run_job_step(execution, step, run, ctx, holder)
+            elif step.type == "Condition":
+                run.status = "Executing"
+                outcome = evaluate_conditions(step.arguments.get("Conditions") or [], ctx)
+                run.outcome = outcome
+                run.metadata = {"Condition": {"Outcome": "True" if outcome else "False"}}
+                run.finish("Succeeded")
+            elif step.type == "Fail":
+                run.status = "Executing"
+                message = evaluate(step.arguments.get("ErrorMessage", ""), ctx)
+                text = message if isinstance(message, str) else str(message)
+                run.metadata = {"Fail": {"ErrorMessage": text}}
+                run.finish("Failed", text)
+            else:
+                run.finish("Failed", f"step type {step.type} is not supported by the local backend")
+        except ExpressionError as err:
+            run.finish("Failed", f"ClientError: {err}")
+        except Exception as err:  # never leave a step hanging in Executing
+            log.exception("step %s of %s crashed", step.name, execution.arn)
+            run.finish("Failed", f"InternalServerError: {type(err).__name__}: {err}")
+        finally:
+            with execution.changed:
+                execution.last_modified_time = run.end_time or execution.last_modified_time
+                execution.changed.notify_all()
+
+    def _run_job_step(
+        self, execution: Execution, step: StepDef, run: StepRun, ctx: EvalContext, holder: _Running
+    ) -> None:
+        kind: Any = "processing" if step.type == "Processing" else "training"
+        request = evaluate(step.arguments, ctx)
+        name = job_name(execution.execution_id, step.name)
+        resource = "processing-job" if kind == "processing" else "training-job"
+        arn = f"arn:aws:sagemaker:{execution.region}:{execution.account}:{resource}/{name}"
+        job = JobRecord(kind=kind, name=name, arn=arn, request=request, pipeline_execution_arn=execution.arn)
+        self.store.add_job(execution.account, execution.region, job)
+        run.job = job
+        run.metadata = {"ProcessingJob" if kind == "processing" else "TrainingJob": {"Arn": arn}}
+        job_run = JobRun(
+            job,
+            JobContext(
+                endpoint_url=self.endpoint_url(),
+                account=execution.account,
+                region=execution.region,
+                state_dir=self.state_dir,
+                s3=self._s3_for(execution.region),
+            ),
+        )
+        with execution.changed:
+            holder.job_run = job_run
+            if execution.stop_requested:
+                job.set_status("Stopped", "Stopped")
+                run.finish("Stopped")
+                return
+            run.status = "Executing"
+        job_run.run()
+        if job.status == "Completed":
+            run.finish("Succeeded")
+        elif job.status == "Stopped" or job.stop_requested:
+            if job.status != "Stopped":
+                job.set_status("Stopped", "Stopped")
+            run.finish("Stopped")
+        else:
+            run.finish("Failed", job.failure_reason or "the job failed")
+
+    def stop_job(self, execution: Execution, job: JobRecord) -> None:
+        """StopProcessingJob/StopTrainingJob on a pipeline's job: stop just that job."""
+        with execution.changed:
+            for running in self._running.get(execution.arn, {}).values():
+                if running.job_run is not None and running.job_run.job is job:
+                    running.job_run.stop()
