@@ -1,0 +1,176 @@
+"""The base class every SageMaker step operator derives from.
+
+A step operator plays two roles. At DAG parse time it is a declaration: its arguments describe one SageMaker
+pipeline step and :meth:`to_step_spec` translates them into the plain model the group compiles. At run time the
+task mirrors that step of the group's execution: it waits for it in a deferrable trigger, streams its logs into
+the task log and ends in the step's state (see :mod:`airflow_provider_smpipe.operators.step_runtime`).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_smpipe.exceptions import PipelineDefinitionError
+from airflow_provider_smpipe.model.references import (
+    PropertyFileRef,
+    StepOutputRef,
+    StepPropertyRef,
+)
+from airflow_provider_smpipe.model.spec import CacheSpec, RetrySpec, StepSpec
+from airflow_provider_smpipe.operators.step_runtime import StepRuntimeMixin
+
+if TYPE_CHECKING:
+    from airflow_provider_smpipe.task_group import SageMakerPipelineTaskGroup
+
+CacheArg = bool | str | None
+RetryArg = Mapping[str, Any]
+
+
+class SageMakerPipelineStepOperator(StepRuntimeMixin, BaseOperator, abc.ABC):
+    """Base of the step operators: one Airflow task = one step of the group's SageMaker pipeline.
+
+    Subclasses implement :meth:`to_step_spec`. They must be created inside a
+    :class:`~airflow_provider_smpipe.SageMakerPipelineTaskGroup`.
+    """
+
+    ui_color = "#d9f1e3"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        from airflow_provider_smpipe.task_group import find_pipeline_group
+
+        group = find_pipeline_group(self.task_group)
+        if group is None:
+            raise PipelineDefinitionError(
+                f"task {self.task_id!r}: {type(self).__name__} must be created inside a "
+                "SageMakerPipelineTaskGroup (`with SageMakerPipelineTaskGroup(...):`), because each step "
+                "task mirrors a step of that group's pipeline"
+            )
+        self.pipeline_group: SageMakerPipelineTaskGroup = group
+        # Set by the group when it closes; the trigger and the compiler use it.
+        self.step_name: str = ""
+
+    # -- translation -----------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def to_step_spec(self, *, name: str, depends_on: tuple[str, ...]) -> StepSpec:
+        """Translate this task's (rendered) arguments into the plain step model."""
+
+    def reference_fields(self) -> Mapping[str, Any]:
+        """Arguments that may hold references, by field name (checked by the group at parse time)."""
+        return {}
+
+    def declared_outputs(self) -> Sequence[str]:
+        """Names of the outputs other steps may reference."""
+        return ()
+
+    def declared_property_files(self) -> Sequence[str]:
+        """Names of the property files other steps and conditions may read."""
+        return ()
+
+    # -- references to this step's results -------------------------------------------------------------
+
+    def output(self, name: str) -> StepOutputRef:
+        """The S3 URI of this step's output ``name`` (a processing output)."""
+        return StepOutputRef(self.task_id, name)
+
+    def property_value(self, file_name: str, json_path: str) -> PropertyFileRef:
+        """A value from one of this step's property files, e.g. ``("evaluation", "metrics.auc.value")``."""
+        return PropertyFileRef(self.task_id, file_name, json_path)
+
+    def step_property(self, path: str) -> StepPropertyRef:
+        """Any property of this step, by its path in the Describe* response, e.g. ``"ProcessingJobName"``."""
+        return StepPropertyRef(self.task_id, path)
+
+    # -- relationships: tell the group about edges created after it closed ------------------------------
+
+    def update_relative(self, other: Any, upstream: bool = True, edge_modifier: Any = None) -> None:
+        super().update_relative(other, upstream, edge_modifier=edge_modifier)
+        self.pipeline_group.check_edge(self, other, other_is_upstream=upstream)
+
+    def _set_relatives(self, task_or_task_list: Any, upstream: bool = False, edge_modifier: Any = None) -> None:
+        super()._set_relatives(task_or_task_list, upstream=upstream, edge_modifier=edge_modifier)
+        relatives = task_or_task_list if isinstance(task_or_task_list, Sequence) else [task_or_task_list]
+        for other in relatives:
+            self.pipeline_group.check_edge(self, other, other_is_upstream=upstream)
+
+
+def cache_spec(task_id: str, cache: CacheArg) -> CacheSpec | None:
+    """``cache=True`` caches without expiry, ``cache="P30D"`` for 30 days, ``None``/``False`` never."""
+    if cache is None or cache is False:
+        return None
+    if cache is True:
+        return CacheSpec()
+    if isinstance(cache, str) and cache.startswith("P"):
+        return CacheSpec(expire_after=cache)
+    raise PipelineDefinitionError(
+        f"task {task_id!r} field 'cache': expected True, False, None or an ISO 8601 duration such as "
+        f"'P30D', got {cache!r}"
+    )
+
+
+_STEP_EXCEPTIONS = {"Step.SERVICE_FAULT", "Step.THROTTLING"}
+_JOB_FAILURES = {
+    "SageMaker.JOB_INTERNAL_ERROR",
+    "SageMaker.CAPACITY_ERROR",
+    "SageMaker.RESOURCE_LIMIT",
+}
+
+
+def retry_specs(task_id: str, policies: Iterable[RetryArg] | None) -> tuple[RetrySpec, ...]:
+    """Retry policies given as dicts, e.g. ``{"exception_types": ["SageMaker.CAPACITY_ERROR"],
+    "max_attempts": 3, "interval_seconds": 10, "backoff_rate": 2.0}``.
+
+    Step exception types (``Step.SERVICE_FAULT``, ``Step.THROTTLING``) and SageMaker job failure types
+    (``SageMaker.JOB_INTERNAL_ERROR``, ``SageMaker.CAPACITY_ERROR``, ``SageMaker.RESOURCE_LIMIT``) cannot be
+    mixed in one policy, as in SageMaker.
+    """
+    specs: list[RetrySpec] = []
+    for index, policy in enumerate(policies or ()):
+        where = f"task {task_id!r} field 'retry_policies[{index}]'"
+        if not isinstance(policy, Mapping):
+            raise PipelineDefinitionError(f"{where}: expected a dict, got {type(policy).__name__}")
+        unknown = set(policy) - {
+            "exception_types",
+            "interval_seconds",
+            "backoff_rate",
+            "max_attempts",
+            "expire_after_mins",
+        }
+        if unknown:
+            raise PipelineDefinitionError(f"{where}: unknown keys {sorted(unknown)}")
+        types = tuple(policy.get("exception_types", ()))
+        if not types:
+            raise PipelineDefinitionError(f"{where}: 'exception_types' must name at least one type")
+        if set(types) <= _STEP_EXCEPTIONS:
+            kind = "step"
+        elif set(types) <= _JOB_FAILURES:
+            kind = "job"
+        else:
+            raise PipelineDefinitionError(
+                f"{where}: exception_types {list(types)} must all be step exceptions "
+                f"{sorted(_STEP_EXCEPTIONS)} or all SageMaker job failures {sorted(_JOB_FAILURES)}"
+            )
+        specs.append(
+            RetrySpec(
+                kind=kind,
+                exception_types=types,
+                interval_seconds=int(policy.get("interval_seconds", 1)),
+                backoff_rate=float(policy.get("backoff_rate", 2.0)),
+                max_attempts=policy.get("max_attempts"),
+                expire_after_mins=policy.get("expire_after_mins"),
+            )
+        )
+    return tuple(specs)
+
+
+def environment_items(task_id: str, environment: Mapping[str, Any] | None) -> tuple[tuple[str, Any], ...]:
+    if environment is None:
+        return ()
+    if not isinstance(environment, Mapping):
+        raise PipelineDefinitionError(f"task {task_id!r} field 'environment': expected a dict")
+    return tuple(sorted((str(k), v) for k, v in environment.items()))

@@ -1,0 +1,93 @@
+"""What a step task does at run time: wait for its step of the group's execution, then end in its state."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+
+from airflow_provider_smpipe.links.sagemaker import (
+    SageMakerPipelineExecutionLink,
+    SageMakerStepJobLink,
+    SageMakerStepLogsLink,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_smpipe.task_group import SageMakerPipelineTaskGroup
+
+
+class StepRuntimeMixin:
+    """Run-time side of the step operators (mixed into ``SageMakerPipelineStepOperator``).
+
+    ``execute`` reads the execution ARN the group's launch task returned and defers to
+    ``SageMakerPipelineStepTrigger``, which follows the step, streams its job's logs into this task's log and
+    ends the task from the triggerer (success with the step's result as XCom, failed, or skipped).
+    """
+
+    operator_extra_links = (
+        SageMakerPipelineExecutionLink(),
+        SageMakerStepJobLink(),
+        SageMakerStepLogsLink(),
+    )
+
+    task_id: str
+    step_name: str
+    pipeline_group: SageMakerPipelineTaskGroup
+    log: Any
+
+    def build_trigger(self, context: Context, execution_arn: str | None) -> Any:
+        from airflow_provider_smpipe.triggers.pipeline_step import SageMakerPipelineStepTrigger
+
+        group = self.pipeline_group
+        ti = context["ti"]
+        return SageMakerPipelineStepTrigger(
+            pipeline_name=group.resolved_pipeline_name(),
+            step_name=self.step_name,
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            group_id=group.group_id or "",
+            execution_arn=execution_arn,
+            aws_conn_id=group.aws_conn_id,
+            region_name=group.region_name,
+            poll_interval=group.poll_interval,
+            end_from_trigger=True,
+            retry_failed_execution=ti.try_number > 1,
+            property_files=self.property_file_kwargs(),
+        )
+
+    def property_file_kwargs(self) -> list[dict[str, str]]:
+        files = getattr(self, "property_files", None) or {}
+        out = []
+        for name, location in files.items():
+            if isinstance(location, tuple):
+                output_name, path = location
+            else:
+                output_name, _, path = str(location).strip("/").partition("/")
+            out.append({"name": name, "output_name": output_name, "path": path})
+        return out
+
+    def execute(self, context: Context) -> Any:
+        group = self.pipeline_group
+        launch = context["ti"].xcom_pull(task_ids=group.launch_task.task_id) or {}
+        execution_arn = launch.get("execution_arn")
+        if execution_arn:
+            self.log.info(
+                "Following step %s of pipeline execution %s", self.step_name, launch.get("execution_display_name")
+            )
+        self.defer(trigger=self.build_trigger(context, execution_arn), method_name="execute_complete")  # type: ignore[attr-defined]
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Turn the trigger's event into the task's state (when the trigger does not end the task itself)."""
+        if not event:
+            raise AirflowException(f"step {self.step_name}: the trigger ended without an event")
+        status = event.get("status")
+        reason = event.get("reason") or ""
+        if status == "success":
+            return event.get("result")
+        if status == "skipped":
+            raise AirflowSkipException(reason or f"step {self.step_name} did not run")
+        lines = event.get("last_log_lines") or []
+        tail = ("\nLast log lines:\n" + "\n".join(lines)) if lines else ""
+        raise AirflowException(f"SageMaker step {self.step_name} {status}: {reason}{tail}")
