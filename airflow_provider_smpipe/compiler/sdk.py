@@ -135,12 +135,7 @@ def compile_definition(spec: PipelineSpec, boto_session: boto3.Session, endpoint
     :param endpoint_url: An AWS-compatible endpoint to use instead of AWS (the connection's ``endpoint_url``).
     """
     with _sdk_environment(endpoint_url):
-        builder = _Builder(spec, boto_session)
-        try:
-            return builder.build().definition()  # type: ignore[no-any-return]
-        finally:
-            for path in builder._cleanup:
-                shutil.rmtree(path, ignore_errors=True)
+        return _Builder(spec, boto_session).build().definition()  # type: ignore[no-any-return]
 
 
 class _Builder:
@@ -155,7 +150,6 @@ class _Builder:
         self.parameters = {p.name: self._parameter(p, parameters) for p in spec.parameters}
         self.task_ids = {step.name: step.task_id for step in spec.steps}
         self.names = {step.task_id: step.name for step in spec.steps}
-        self._cleanup: list[str] = []
 
     @staticmethod
     def _parameter(spec: ParameterSpec, parameters: Any) -> Any:
@@ -397,9 +391,10 @@ class _Builder:
         if not os.path.isfile(script):
             raise PipelineDefinitionError(f"task {step.task_id!r} field 'entry_point': {script!r} does not exist")
         if step.source_dir is None:
-            # A lone script is uploaded alone (not its whole folder), from a directory of its own.
-            source_dir = tempfile.mkdtemp(prefix="smpipe-code-")
-            self._cleanup.append(source_dir)
+            # A lone script is uploaded alone (not its whole folder), from a directory of its own whose path
+            # depends only on the script (the SDK writes the path into sm_drivers/sourcecode.json).
+            source_dir = os.path.join(tempfile.gettempdir(), "smpipe-code", tree_hash(script))
+            os.makedirs(source_dir, exist_ok=True)
             shutil.copy2(script, source_dir)
             source = SourceCode(source_dir=source_dir, entry_script=os.path.basename(script))
         else:
