@@ -21,6 +21,7 @@ from airflow_provider_smpipe.local.expressions import (
     ExpressionError,
     evaluate,
     evaluate_conditions,
+    to_text,
     walk,
 )
 from airflow_provider_smpipe.local.jobs import JobContext, JobRun
@@ -314,6 +315,14 @@ class Executor:
     ) -> None:
         kind: Any = "processing" if step.type == "Processing" else "training"
         request = evaluate(step.arguments, ctx)
+        # The API carries these maps as strings; typed parameters resolve to numbers or booleans.
+        for key in ("HyperParameters", "Environment"):
+            if isinstance(request.get(key), dict):
+                request[key] = {str(k): to_text(v) for k, v in request[key].items()}
+        for spec in ("AppSpecification", "AlgorithmSpecification"):
+            for key in ("ContainerEntrypoint", "ContainerArguments"):
+                if isinstance((request.get(spec) or {}).get(key), list):
+                    request[spec][key] = [to_text(v) for v in request[spec][key]]
         name = job_name(execution.execution_id, step.name)
         resource = "processing-job" if kind == "processing" else "training-job"
         arn = f"arn:aws:sagemaker:{execution.region}:{execution.account}:{resource}/{name}"

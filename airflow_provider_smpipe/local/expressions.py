@@ -99,13 +99,13 @@ def evaluate(value: Any, ctx: EvalContext) -> Any:
             return _get(arg, ctx)
         if key == "Std:Join":
             on = evaluate(arg.get("On", ""), ctx)
-            return str(on).join(_to_text(evaluate(item, ctx)) for item in arg.get("Values", []))
+            return str(on).join(to_text(evaluate(item, ctx)) for item in arg.get("Values", []))
         if key == "Std:JsonGet":
             return _json_get(arg, ctx)
     return {key: evaluate(item, ctx) for key, item in value.items()}
 
 
-def _to_text(value: Any) -> str:
+def to_text(value: Any) -> str:
     # Join renders values the way SageMaker does: booleans lower case, no ".0" on whole floats.
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -196,7 +196,7 @@ def _coerce_pair(left: Any, right: Any) -> tuple[Any, Any]:
         return None
 
     if isinstance(left, bool) or isinstance(right, bool):
-        return _to_text(left).lower(), _to_text(right).lower()
+        return to_text(left).lower(), to_text(right).lower()
     ln, rn = as_number(left), as_number(right)
     if ln is not None and rn is not None and (not isinstance(left, str) or not isinstance(right, str)):
         return ln, rn
@@ -204,7 +204,7 @@ def _coerce_pair(left: Any, right: Any) -> tuple[Any, Any]:
         return left, right
     if ln is not None and rn is not None:
         return ln, rn
-    return _to_text(left), _to_text(right)
+    return to_text(left), to_text(right)
 
 
 def evaluate_condition(condition: dict[str, Any], ctx: EvalContext) -> bool:

@@ -359,8 +359,13 @@ class LocalBackend:
         from moto.moto_server.werkzeug_app import MotoRequestHandler
         from werkzeug.serving import make_server
 
+        class QuietHandler(MotoRequestHandler):
+            # One access-log line per call would drown the job logs on the console.
+            def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+                pass
+
         self._server = make_server(
-            self.host, self.port, self.app, threaded=True, request_handler=MotoRequestHandler
+            self.host, self.port, self.app, threaded=True, request_handler=QuietHandler
         )
         self._thread = threading.Thread(target=self._server.serve_forever, name="smpipe-local", daemon=True)
         self._thread.start()

@@ -61,7 +61,6 @@ class JobRecord:
             "ProcessingJobStatus": self.status,
             "CreationTime": self.creation_time,
             "LastModifiedTime": self.last_modified_time,
-            "PipelineExecutionArn": self.pipeline_execution_arn,
         }
         for key in ("ProcessingInputs", "ProcessingOutputConfig", "StoppingCondition", "Environment"):
             if req.get(key):
