@@ -168,6 +168,8 @@ class SageMakerStepLogsHook(AwsBaseHook):
         kwargs["client_type"] = "logs"
         super().__init__(*args, **kwargs)
         self.max_attempts: int | None = 8
+        #: GetLogEvents ``limit`` (None: the service default of up to 10,000 events or 1 MB).
+        self.page_limit: int | None = None
         self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
 
     def _get_config(self, config: Config | None = None) -> Config:
@@ -215,10 +217,14 @@ class SageMakerStepLogsHook(AwsBaseHook):
                 "logStreamName": stream.name,
                 "startFromHead": True,
             }
+            if self.page_limit:
+                kwargs["limit"] = self.page_limit
+            if stream.skip_ts >= 0:
+                # Resumed streams keep sending startTime with the token, as the amazon provider's
+                # AwsLogsHook does (moto's tokens are even relative to the filtered events).
+                kwargs["startTime"] = stream.skip_ts
             if stream.token:
                 kwargs["nextToken"] = stream.token
-            elif stream.resuming:
-                kwargs["startTime"] = stream.skip_ts
             try:
                 page = await self._call(client, "get_log_events", "GetLogEvents", **kwargs)
             except ClientError as exc:
