@@ -500,12 +500,17 @@ class _Builder:
                 "expire_after_mins": spec.expire_after_mins,
             }
             if spec.kind == "step":
-                types = [StepExceptionTypeEnum(t) for t in spec.exception_types]
+                # These SDK enums' metaclass maps any call to the default member: look members up by value.
+                types = [_enum_member(StepExceptionTypeEnum, t) for t in spec.exception_types]
                 policies.append(StepRetryPolicy(exception_types=types, **common))
             else:
-                job_types = [SageMakerJobExceptionTypeEnum(t) for t in spec.exception_types]
+                job_types = [_enum_member(SageMakerJobExceptionTypeEnum, t) for t in spec.exception_types]
                 policies.append(SageMakerJobStepRetryPolicy(exception_types=job_types, **common))
         return policies or None
+
+
+def _enum_member(enum: Any, value: str) -> Any:
+    return next(member for member in enum if member.value == value)
 
 
 def _references_of(step: StepSpec) -> Iterator[Reference]:

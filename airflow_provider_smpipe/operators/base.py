@@ -155,6 +155,10 @@ def retry_specs(task_id: str, policies: Iterable[RetryArg] | None) -> tuple[Retr
                 f"{where}: exception_types {list(types)} must all be step exceptions "
                 f"{sorted(_STEP_EXCEPTIONS)} or all SageMaker job failures {sorted(_JOB_FAILURES)}"
             )
+        if ("max_attempts" in policy) == ("expire_after_mins" in policy):
+            raise PipelineDefinitionError(
+                f"{where}: give exactly one of 'max_attempts' or 'expire_after_mins' (SageMaker needs one limit)"
+            )
         specs.append(
             RetrySpec(
                 kind=kind,
