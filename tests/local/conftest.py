@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tarfile
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -20,10 +21,13 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBackend]:
     with LocalBackend(port=0, state_dir=tmp_path_factory.mktemp("state"), strict=True) as local:
         s3 = local.client("s3")
         s3.create_bucket(Bucket=BUCKET)
-        root = FIXTURES / "s3" / BUCKET
-        for path in sorted(root.rglob("*")):
-            if path.is_file():
-                s3.upload_file(str(path), BUCKET, path.relative_to(root).as_posix())
+        # The objects the SDK uploaded while generating the definitions, as <bucket>/<key> members.
+        with tarfile.open(FIXTURES / "s3-objects.tar.gz") as tar:
+            for member in tar.getmembers():
+                data = tar.extractfile(member)
+                if data is not None:
+                    bucket, key = member.name.split("/", 1)
+                    s3.put_object(Bucket=bucket, Key=key, Body=data.read())
         yield local
         assert local.validation_errors == []
 
