@@ -125,9 +125,12 @@ class SageMakerPipelineTaskGroup(TaskGroup):
     # -- closing the group: validate and wire ------------------------------------------------------------
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
-        if exc_type is None:
-            self._close()
-        super().__exit__(exc_type, exc_value, traceback)
+        try:
+            if exc_type is None:
+                self._close()
+        finally:
+            # Leave the TaskGroup context even when validation fails, or later tasks land in this group.
+            super().__exit__(exc_type, exc_value, traceback)
 
     def _error(self, message: str) -> PipelineDefinitionError:
         return PipelineDefinitionError(f"SageMaker pipeline group {self.group_id!r}: {message}")
