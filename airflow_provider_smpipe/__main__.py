@@ -1,0 +1,104 @@
+"""Command line: ``python -m airflow_provider_smpipe render <dag file> <group id>``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+
+def _find_group(dag_file: str, group_id: str, dag_id: str | None) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from airflow_provider_smpipe.task_group import SageMakerPipelineTaskGroup
+
+    bag = DagBag(dag_file)
+    if bag.import_errors:
+        errors = "\n".join(f"{path}: {error}" for path, error in bag.import_errors.items())
+        raise SystemExit(f"cannot parse {dag_file}:\n{errors}")
+    candidates = []
+    for dag in bag.dags.values():
+        if dag_id is not None and dag.dag_id != dag_id:
+            continue
+        group = dag.task_group_dict.get(group_id)
+        if isinstance(group, SageMakerPipelineTaskGroup):
+            candidates.append(group)
+    if not candidates:
+        raise SystemExit(f"no SageMakerPipelineTaskGroup {group_id!r} in {dag_file}")
+    if len(candidates) > 1:
+        raise SystemExit(f"several DAGs in {dag_file} have group {group_id!r}: give --dag-id")
+    return candidates[0]
+
+
+def render(dag_file: str, group_id: str, dag_id: str | None = None) -> str:
+    """The pipeline definition of a group, compiled against an in-process mock of AWS (nothing is sent to AWS).
+
+    Templated fields are compiled as written (no run context); step code is "uploaded" to the mock, so the S3
+    URIs in the output are the ones a real launch would use for the same bucket.
+    """
+    try:
+        from moto import mock_aws
+    except ImportError:  # pragma: no cover - the message is the point
+        raise SystemExit("render needs moto: pip install 'airflow-provider-smpipe[local]'") from None
+
+    group = _find_group(dag_file, group_id, dag_id)
+    from airflow_provider_smpipe.compiler.from_airflow import build_pipeline_spec
+    from airflow_provider_smpipe.compiler.sdk import compile_definition
+
+    spec = build_pipeline_spec(group)
+    fake = {"AWS_ACCESS_KEY_ID": "render", "AWS_SECRET_ACCESS_KEY": "render", "AWS_SESSION_TOKEN": "render"}
+    saved = {key: os.environ.get(key) for key in [*fake, "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL"]}
+    os.environ.update(fake)
+    os.environ.setdefault("AWS_DEFAULT_REGION", group.region_name or "us-east-1")
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    try:
+        with mock_aws():
+            import boto3
+
+            session = boto3.Session()
+            if spec.default_bucket:
+                session.client("s3").create_bucket(Bucket=spec.default_bucket)
+            definition = compile_definition(spec, session)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return json.dumps(json.loads(definition), indent=2, sort_keys=False)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m airflow_provider_smpipe")
+    commands = parser.add_subparsers(dest="command", required=True)
+    render_parser = commands.add_parser(
+        "render", help="print the SageMaker pipeline definition a group compiles to, without touching AWS"
+    )
+    render_parser.add_argument("dag_file")
+    render_parser.add_argument("group_id")
+    render_parser.add_argument("--dag-id", help="the DAG, when the file defines several with this group id")
+    render_parser.add_argument("--output", "-o", help="write the JSON to this file instead of stdout")
+    args = parser.parse_args(argv)
+    # Airflow and the SDK log to stdout; keep stdout for the JSON alone.
+    sys.stdout.flush()
+    saved_stdout = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        definition = render(args.dag_file, args.group_id, args.dag_id)
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved_stdout, 1)
+        os.close(saved_stdout)
+    if args.output:
+        with open(args.output, "w") as handle:
+            handle.write(definition + "\n")
+    else:
+        sys.stdout.write(definition + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
