@@ -100,15 +100,19 @@ def make_pipeline_session(boto_session: boto3.Session, default_bucket: str | Non
 
 
 @contextlib.contextmanager
-def _sdk_environment(endpoint_url: str | None) -> Iterator[None]:
+def _sdk_environment(endpoint_url: str | None, region_name: str | None) -> Iterator[None]:
     """Environment for the SDK while it compiles.
 
     - ``SAGEMAKER_VALIDATE_ROLE=false``: SageMaker checks the role itself when the pipeline is created; the
       SDK's client-side check needs ``iam:SimulatePrincipalPolicy`` and several IAM calls per training step.
     - ``AWS_ENDPOINT_URL``: the SDK builds its own clients from the boto3 session, so the Airflow connection's
       ``endpoint_url`` (e.g. the local backend) reaches them only through botocore's environment setting.
+    - ``AWS_DEFAULT_REGION``: importing ``sagemaker.mlops`` creates a boto3 client and fails without a region
+      in the environment, even when the session has one (from the Airflow connection).
     """
     overrides = {"SAGEMAKER_VALIDATE_ROLE": "false"}
+    if region_name:
+        overrides["AWS_DEFAULT_REGION"] = region_name
     if endpoint_url:
         overrides["AWS_ENDPOINT_URL"] = endpoint_url
     previous = {key: os.environ.get(key) for key in overrides}
@@ -134,7 +138,7 @@ def compile_definition(spec: PipelineSpec, boto_session: boto3.Session, endpoint
     :param boto_session: The AWS session (credentials and region) the SDK uses.
     :param endpoint_url: An AWS-compatible endpoint to use instead of AWS (the connection's ``endpoint_url``).
     """
-    with _sdk_environment(endpoint_url):
+    with _sdk_environment(endpoint_url, boto_session.region_name):
         return _Builder(spec, boto_session).build().definition()  # type: ignore[no-any-return]
 
 
