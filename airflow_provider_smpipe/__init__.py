@@ -26,7 +26,21 @@ _PUBLIC: dict[str, str] = {
     "not_": "airflow_provider_smpipe.model.references",
 }
 
-__all__ = ["__version__", *_PUBLIC]
+__all__ = [
+    "Parameter",
+    "SageMakerConditionStepOperator",
+    "SageMakerFailStepOperator",
+    "SageMakerPipelineLaunchOperator",
+    "SageMakerPipelineTaskGroup",
+    "SageMakerProcessingStepOperator",
+    "SageMakerStepOperator",
+    "SageMakerTrainingStepOperator",
+    "__version__",
+    "all_of",
+    "any_of",
+    "not_",
+    "sagemaker_pipeline_task_group",
+]
 
 if TYPE_CHECKING:
     from airflow_provider_smpipe.model.references import Parameter, all_of, any_of, not_

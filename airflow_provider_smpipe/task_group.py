@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -24,6 +23,8 @@ from airflow_provider_smpipe.model.references import (
 from airflow_provider_smpipe.model.spec import ParameterSpec
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from airflow_provider_smpipe.operators.base import SageMakerPipelineStepOperator
     from airflow_provider_smpipe.operators.launch import SageMakerPipelineLaunchOperator
 
@@ -242,14 +243,19 @@ class SageMakerPipelineTaskGroup(TaskGroup):
             target = by_task_id.get(target_id)
             if target is None:
                 other = find_pipeline_group(self._task_group_of(target_id))
-                elsewhere = f"in group {other.group_id!r}" if other is not None else "not a step of this group"
+                elsewhere = (
+                    f"in group {other.group_id!r}" if other is not None else "not a step of this group"
+                )
                 raise self._error(
                     f"{where} refers to task {target_id!r}, which is {elsewhere}; a step can only refer to "
                     "steps of its own pipeline group"
                 )
             if target_id == task.task_id:
                 raise self._error(f"{where} refers to the step itself")
-            if isinstance(reference, StepOutputRef) and reference.output_name not in target.declared_outputs():
+            if (
+                isinstance(reference, StepOutputRef)
+                and reference.output_name not in target.declared_outputs()
+            ):
                 raise self._error(
                     f"{where} refers to output {reference.output_name!r} of {target_id!r}, which has outputs "
                     f"{sorted(target.declared_outputs())}"
@@ -262,7 +268,9 @@ class SageMakerPipelineTaskGroup(TaskGroup):
                     f"property files {sorted(target.declared_property_files())}"
                 )
             if isinstance(reference, ModelArtifactsRef) and not hasattr(type(target), "model_artifacts"):
-                raise self._error(f"{where} refers to the model artifacts of {target_id!r}, not a training step")
+                raise self._error(
+                    f"{where} refers to the model artifacts of {target_id!r}, not a training step"
+                )
 
     def _task_group_of(self, task_id: str) -> TaskGroup | None:
         task = self.dag.task_dict.get(task_id)
@@ -361,7 +369,8 @@ def sagemaker_pipeline_task_group(
         @functools.wraps(function)
         def factory(*args: Any, **kwargs: Any) -> SageMakerPipelineTaskGroup:
             options = {"group_id": function.__name__, **group_kwargs}
-            with SageMakerPipelineTaskGroup(**options) as group:
+            group = SageMakerPipelineTaskGroup(**options)
+            with group:
                 function(group, *args, **kwargs)
             return group
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[1]
-DAG_FILES = sorted((ROOT / "dags").glob("*.py")) + [ROOT / "tests" / "fixtures" / "dags" / "full_pipeline.py"]
+DAG_FILES = [*sorted((ROOT / "dags").glob("*.py")), ROOT / "tests" / "fixtures" / "dags" / "full_pipeline.py"]
 
 PROBE = """
 import importlib.util, sys, botocore.client

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smpipe.model.references import Reference
+if TYPE_CHECKING:
+    from airflow_provider_smpipe.model.references import Reference
 
 
 @dataclass

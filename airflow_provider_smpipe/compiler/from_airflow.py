@@ -33,7 +33,9 @@ def build_pipeline_spec(group: SageMakerPipelineTaskGroup, context: Any | None =
     specs = []
     for task in steps:
         upstream = sorted(
-            names[tid] for tid in task.upstream_task_ids if tid in names and branch_owner.get(task.task_id) != tid
+            names[tid]
+            for tid in task.upstream_task_ids
+            if tid in names and branch_owner.get(task.task_id) != tid
         )
         specs.append(task.to_step_spec(name=task.step_name, depends_on=tuple(upstream)))
     return PipelineSpec(

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smpipe.compiler.context import CompileContext
@@ -47,6 +46,8 @@ from airflow_provider_smpipe.model.spec import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import boto3
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def make_pipeline_session(boto_session: boto3.Session, default_bucket: str | Non
     """A ``PipelineSession`` whose uploads of job inputs go to content-addressed keys."""
     from sagemaker.core.workflow.pipeline_context import PipelineSession
 
-    class ContentAddressedPipelineSession(PipelineSession):  # type: ignore[misc]
+    class ContentAddressedPipelineSession(PipelineSession):
         def upload_data(
             self,
             path: str,
@@ -131,7 +132,9 @@ def _sdk_environment(endpoint_url: str | None, region_name: str | None) -> Itera
                 os.environ[key] = value
 
 
-def compile_definition(spec: PipelineSpec, boto_session: boto3.Session, endpoint_url: str | None = None) -> str:
+def compile_definition(
+    spec: PipelineSpec, boto_session: boto3.Session, endpoint_url: str | None = None
+) -> str:
     """Compile ``spec`` into the pipeline definition JSON, uploading step code to S3 as the SDK does.
 
     :param spec: The pipeline model.
@@ -139,7 +142,7 @@ def compile_definition(spec: PipelineSpec, boto_session: boto3.Session, endpoint
     :param endpoint_url: An AWS-compatible endpoint to use instead of AWS (the connection's ``endpoint_url``).
     """
     with _sdk_environment(endpoint_url, boto_session.region_name):
-        return _Builder(spec, boto_session).build().definition()  # type: ignore[no-any-return]
+        return _Builder(spec, boto_session).build().definition()
 
 
 class _Builder:
@@ -211,7 +214,9 @@ class _Builder:
             self.steps_by_task[step.task_id] = self._step(step)
             if isinstance(step, ConditionStepSpec):
                 branch_members.update(step.if_steps, step.else_steps)
-        top_level = [self.steps_by_task[s.task_id] for s in self.spec.steps if s.task_id not in branch_members]
+        top_level = [
+            self.steps_by_task[s.task_id] for s in self.spec.steps if s.task_id not in branch_members
+        ]
         return Pipeline(
             name=self.spec.name,
             parameters=list(self.parameters.values()),
@@ -267,17 +272,23 @@ class _Builder:
             }[condition.type]
             return [cls(left=self.resolve(condition.left), right=self.resolve(condition.right))]
         if isinstance(condition, In):
-            return [c.ConditionIn(value=self.resolve(condition.value), in_values=self.resolve(condition.choices))]
+            return [
+                c.ConditionIn(value=self.resolve(condition.value), in_values=self.resolve(condition.choices))
+            ]
         if isinstance(condition, Not):
             (inner,) = self.condition(condition.expression)
             return [c.ConditionNot(expression=inner)]
         if isinstance(condition, AnyOf):
-            return [c.ConditionOr(conditions=[x for sub in condition.conditions for x in self.condition(sub)])]
+            return [
+                c.ConditionOr(conditions=[x for sub in condition.conditions for x in self.condition(sub)])
+            ]
         if isinstance(condition, AllOf):
             if top_level:
                 return [x for sub in condition.conditions for x in self.condition(sub)]
             # SageMaker has no nested "and": not(any(not a, not b)) says the same.
-            negated = [c.ConditionNot(expression=x) for sub in condition.conditions for x in self.condition(sub)]
+            negated = [
+                c.ConditionNot(expression=x) for sub in condition.conditions for x in self.condition(sub)
+            ]
             return [c.ConditionNot(expression=c.ConditionOr(conditions=negated))]
         raise PipelineDefinitionError(f"unsupported condition {condition!r}")
 
@@ -393,7 +404,9 @@ class _Builder:
 
         script = os.path.join(step.source_dir or "", step.entry_point)
         if not os.path.isfile(script):
-            raise PipelineDefinitionError(f"task {step.task_id!r} field 'entry_point': {script!r} does not exist")
+            raise PipelineDefinitionError(
+                f"task {step.task_id!r} field 'entry_point': {script!r} does not exist"
+            )
         if step.source_dir is None:
             # A lone script is uploaded alone (not its whole folder), from a directory of its own whose path
             # depends only on the script (the SDK writes the path into sm_drivers/sourcecode.json).
@@ -548,7 +561,9 @@ def _walk_properties(properties: Any, path: str, reference: StepPropertyRef) -> 
     while position < len(path):
         match = _PATH_PART.match(path, position)
         if match is None:
-            raise PipelineDefinitionError(f"{reference}: cannot parse the property path at {path[position:]!r}")
+            raise PipelineDefinitionError(
+                f"{reference}: cannot parse the property path at {path[position:]!r}"
+            )
         attribute, key, key2, index = match.groups()
         try:
             if attribute is not None:

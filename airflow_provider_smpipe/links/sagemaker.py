@@ -13,9 +13,7 @@ class SageMakerPipelineExecutionLink(BaseAwsLink):
 
     name = "SageMaker Pipeline Execution"
     key = "smpipe_execution"
-    format_str = (
-        "https://studio.{region_name}.sagemaker.{aws_domain}/pipelines/{pipeline_name}/executions/{execution_id}"
-    )
+    format_str = "https://studio.{region_name}.sagemaker.{aws_domain}/pipelines/{pipeline_name}/executions/{execution_id}"
 
     def format_link(self, **kwargs: Any) -> str:
         arn = str(kwargs.get("execution_arn", ""))

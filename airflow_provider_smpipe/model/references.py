@@ -7,9 +7,11 @@ reference points at something that exists, and adds the dependency edge the refe
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
 
 ParameterType = Literal["String", "Integer", "Float", "Boolean"]
 PrimitiveValue = str | int | float | bool
@@ -35,16 +37,16 @@ class Reference:
     def is_in(self, values: Iterable[Operand]) -> Condition:
         return In(self, tuple(values))
 
-    def __gt__(self, other: Operand) -> Condition:  # type: ignore[override]
+    def __gt__(self, other: Operand) -> Condition:
         return Comparison("GreaterThan", self, other)
 
-    def __ge__(self, other: Operand) -> Condition:  # type: ignore[override]
+    def __ge__(self, other: Operand) -> Condition:
         return Comparison("GreaterThanOrEqualTo", self, other)
 
-    def __lt__(self, other: Operand) -> Condition:  # type: ignore[override]
+    def __lt__(self, other: Operand) -> Condition:
         return Comparison("LessThan", self, other)
 
-    def __le__(self, other: Operand) -> Condition:  # type: ignore[override]
+    def __le__(self, other: Operand) -> Condition:
         return Comparison("LessThanOrEqualTo", self, other)
 
 

@@ -7,11 +7,13 @@ compiler turns that into SDK objects and the definition JSON. Values may be plai
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from airflow_provider_smpipe.model.references import Condition, Operand, ParameterType, PrimitiveValue
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from airflow_provider_smpipe.model.references import Condition, Operand, ParameterType, PrimitiveValue
 
 PROCESSING_INPUT_ROOT = "/opt/ml/processing/input"
 PROCESSING_OUTPUT_ROOT = "/opt/ml/processing/output"

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_smpipe.exceptions import PipelineDefinitionError
+from airflow_provider_smpipe.links.sagemaker import (
+    SageMakerPipelineExecutionLink,
+    SageMakerStepJobLink,
+    SageMakerStepLogsLink,
+)
 from airflow_provider_smpipe.model.references import (
     PropertyFileRef,
     StepOutputRef,
@@ -38,6 +43,11 @@ class SageMakerPipelineStepOperator(StepRuntimeMixin, BaseOperator, abc.ABC):
     """
 
     ui_color = "#d9f1e3"
+    operator_extra_links = (
+        SageMakerPipelineExecutionLink(),
+        SageMakerStepJobLink(),
+        SageMakerStepLogsLink(),
+    )
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -74,8 +84,11 @@ class SageMakerPipelineStepOperator(StepRuntimeMixin, BaseOperator, abc.ABC):
 
     # -- references to this step's results -------------------------------------------------------------
 
-    def output(self, name: str) -> StepOutputRef:
-        """The S3 URI of this step's output ``name`` (a processing output)."""
+    def output_uri(self, name: str) -> StepOutputRef:
+        """The S3 URI of this step's output ``name`` (a processing output).
+
+        (Airflow's own ``task.output``, the XComArg of the task's return value, keeps its meaning.)
+        """
         return StepOutputRef(self.task_id, name)
 
     def property_value(self, file_name: str, json_path: str) -> PropertyFileRef:
@@ -92,7 +105,9 @@ class SageMakerPipelineStepOperator(StepRuntimeMixin, BaseOperator, abc.ABC):
         super().update_relative(other, upstream, edge_modifier=edge_modifier)
         self.pipeline_group.check_edge(self, other, other_is_upstream=upstream)
 
-    def _set_relatives(self, task_or_task_list: Any, upstream: bool = False, edge_modifier: Any = None) -> None:
+    def _set_relatives(
+        self, task_or_task_list: Any, upstream: bool = False, edge_modifier: Any = None
+    ) -> None:
         super()._set_relatives(task_or_task_list, upstream=upstream, edge_modifier=edge_modifier)
         relatives = task_or_task_list if isinstance(task_or_task_list, Sequence) else [task_or_task_list]
         for other in relatives:
@@ -146,6 +161,7 @@ def retry_specs(task_id: str, policies: Iterable[RetryArg] | None) -> tuple[Retr
         types = tuple(policy.get("exception_types", ()))
         if not types:
             raise PipelineDefinitionError(f"{where}: 'exception_types' must name at least one type")
+        kind: Literal["step", "job"]
         if set(types) <= _STEP_EXCEPTIONS:
             kind = "step"
         elif set(types) <= _JOB_FAILURES:

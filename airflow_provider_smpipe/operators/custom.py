@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smpipe.exceptions import PipelineDefinitionError
@@ -10,6 +9,8 @@ from airflow_provider_smpipe.model.spec import CustomStepSpec
 from airflow_provider_smpipe.operators.base import SageMakerPipelineStepOperator
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from airflow_provider_smpipe.compiler.context import CompileContext
 
 
@@ -47,4 +48,6 @@ class SageMakerStepOperator(SageMakerPipelineStepOperator):
         return {"upstream_references": self.upstream_references}
 
     def to_step_spec(self, *, name: str, depends_on: tuple[str, ...]) -> CustomStepSpec:
-        return CustomStepSpec(name=name, task_id=self.task_id, depends_on=depends_on, factory=self.step_factory)
+        return CustomStepSpec(
+            name=name, task_id=self.task_id, depends_on=depends_on, factory=self.step_factory
+        )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smpipe.model.references import Operand
 from airflow_provider_smpipe.model.spec import FailStepSpec
 from airflow_provider_smpipe.operators.base import SageMakerPipelineStepOperator
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from airflow_provider_smpipe.model.references import Operand
 
 
 class SageMakerFailStepOperator(SageMakerPipelineStepOperator):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -12,6 +11,8 @@ from airflow.sdk import BaseOperator
 from airflow_provider_smpipe.links.sagemaker import SageMakerPipelineExecutionLink
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from airflow.sdk import Context
 
     from airflow_provider_smpipe.task_group import SageMakerPipelineTaskGroup
@@ -63,7 +64,7 @@ class SageMakerPipelineLaunchOperator(BaseOperator):
 
     @property
     def pipeline_group(self) -> SageMakerPipelineTaskGroup:
-        return self.dag.task_group_dict[self.group_id]  # type: ignore[no-any-return]
+        return self.dag.task_group_dict[self.group_id]
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_smpipe.compiler.from_airflow import build_pipeline_spec
@@ -74,7 +75,9 @@ class SageMakerPipelineLaunchOperator(BaseOperator):
         group = self.pipeline_group
         spec = build_pipeline_spec(group, context)
         hook = SageMakerPipelineHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
-        self.log.info("Compiling %d steps of group %s into pipeline %s", len(spec.steps), group.group_id, spec.name)
+        self.log.info(
+            "Compiling %d steps of group %s into pipeline %s", len(spec.steps), group.group_id, spec.name
+        )
         definition = compile_definition(
             spec,
             hook.get_session(region_name=hook.conn_region_name),

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smpipe.exceptions import PipelineDefinitionError
-from airflow_provider_smpipe.model.references import Operand
 from airflow_provider_smpipe.model.spec import (
     PROCESSING_INPUT_ROOT,
     PROCESSING_OUTPUT_ROOT,
@@ -24,6 +23,9 @@ from airflow_provider_smpipe.operators.base import (
     environment_items,
     retry_specs,
 )
+
+if TYPE_CHECKING:
+    from airflow_provider_smpipe.model.references import Operand
 
 
 class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):

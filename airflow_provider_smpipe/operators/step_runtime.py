@@ -6,12 +6,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
-from airflow_provider_smpipe.links.sagemaker import (
-    SageMakerPipelineExecutionLink,
-    SageMakerStepJobLink,
-    SageMakerStepLogsLink,
-)
-
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -25,12 +19,6 @@ class StepRuntimeMixin:
     ``SageMakerPipelineStepTrigger``, which follows the step, streams its job's logs into this task's log and
     ends the task from the triggerer (success with the step's result as XCom, failed, or skipped).
     """
-
-    operator_extra_links = (
-        SageMakerPipelineExecutionLink(),
-        SageMakerStepJobLink(),
-        SageMakerStepLogsLink(),
-    )
 
     task_id: str
     step_name: str
@@ -74,7 +62,9 @@ class StepRuntimeMixin:
         execution_arn = launch.get("execution_arn")
         if execution_arn:
             self.log.info(
-                "Following step %s of pipeline execution %s", self.step_name, launch.get("execution_display_name")
+                "Following step %s of pipeline execution %s",
+                self.step_name,
+                launch.get("execution_display_name"),
             )
         self.defer(trigger=self.build_trigger(context, execution_arn), method_name="execute_complete")  # type: ignore[attr-defined]
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smpipe.exceptions import PipelineDefinitionError
 from airflow_provider_smpipe.model.references import ModelArtifactsRef, Operand
@@ -17,6 +16,9 @@ from airflow_provider_smpipe.operators.base import (
     environment_items,
     retry_specs,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 
 class SageMakerTrainingStepOperator(SageMakerPipelineStepOperator):

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from typing import Any
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 CODE = Path(__file__).parent / "code"
 BUCKET = "smpipe-golden"
@@ -18,7 +20,11 @@ def aws() -> Iterator[object]:
     """moto for the S3 uploads the SDK makes while compiling."""
     from moto import mock_aws
 
-    env = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    env = {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     with mock_aws():

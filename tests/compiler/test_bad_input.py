@@ -77,7 +77,7 @@ def test_reference_to_a_step_in_another_group() -> None:
         with SageMakerPipelineTaskGroup("one", role_arn=ROLE):
             source = processing("source", outputs=["data"])
         with SageMakerPipelineTaskGroup("two", role_arn=ROLE):
-            processing("reader", inputs={"data": source.output("data")})
+            processing("reader", inputs={"data": source.output_uri("data")})
     message = str(error.value)
     assert "'two.reader'" in message and "inputs" in message and "'one'" in message
 
@@ -86,7 +86,7 @@ def test_reference_to_an_unknown_output() -> None:
     with DAG("bad", start_date=START, schedule=None), pytest.raises(PipelineDefinitionError) as error:
         with SageMakerPipelineTaskGroup("ml", role_arn=ROLE):
             source = processing("source", outputs=["data"])
-            processing("reader", inputs={"data": source.output("dta")})
+            processing("reader", inputs={"data": source.output_uri("dta")})
     message = str(error.value)
     assert "'ml.reader'" in message and "\"inputs['data']\"" in message and "'dta'" in message
 
@@ -159,7 +159,9 @@ def test_spot_training_without_max_wait() -> None:
     with DAG("bad", start_date=START, schedule=None), pytest.raises(PipelineDefinitionError) as error:
         with SageMakerPipelineTaskGroup("ml", role_arn=ROLE):
             SageMakerTrainingStepOperator(
-                task_id="train", image_uri=IMAGE, entry_point=str(CODE / "train_src" / "train.py"),
+                task_id="train",
+                image_uri=IMAGE,
+                entry_point=str(CODE / "train_src" / "train.py"),
                 use_spot_instances=True,
             )
     assert "'ml.train'" in str(error.value) and "'max_wait_in_seconds'" in str(error.value)

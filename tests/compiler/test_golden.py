@@ -8,6 +8,7 @@ from typing import Any
 import pendulum
 import pytest
 from airflow.sdk import DAG
+from compiler_support import BUCKET, CODE, IMAGE, ROLE, load_fixture_dag
 
 from airflow_provider_smpipe import (
     Parameter,
@@ -20,7 +21,6 @@ from airflow_provider_smpipe import (
 from airflow_provider_smpipe.compiler.from_airflow import build_pipeline_spec
 from airflow_provider_smpipe.compiler.sdk import compile_definition, make_pipeline_session
 from airflow_provider_smpipe.model.references import join
-from compiler_support import BUCKET, CODE, IMAGE, ROLE, load_fixture_dag
 
 START = pendulum.datetime(2026, 1, 1)
 PIPELINE = "golden-ml"
@@ -58,7 +58,9 @@ def _default_output(step: str, name: str) -> Any:
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
     from sagemaker.core.workflow.functions import Join
 
-    return Join(on="/", values=["s3:/", BUCKET, PIPELINE, ExecutionVariables.PIPELINE_EXECUTION_ID, step, name])
+    return Join(
+        on="/", values=["s3:/", BUCKET, PIPELINE, ExecutionVariables.PIPELINE_EXECUTION_ID, step, name]
+    )
 
 
 def _processing_io(inputs: dict[str, Any], outputs: dict[str, Any]) -> tuple[list[Any], list[Any]]:
@@ -91,33 +93,39 @@ def _processing_io(inputs: dict[str, Any], outputs: dict[str, Any]) -> tuple[lis
 
 
 def test_processing_with_parameters_caching_and_retries(aws: Any) -> None:
-    with DAG("golden", start_date=START, schedule=None):
-        with SageMakerPipelineTaskGroup(
+    with (
+        DAG("golden", start_date=START, schedule=None),
+        SageMakerPipelineTaskGroup(
             "ml",
             pipeline_name=PIPELINE,
             role_arn=ROLE,
             default_bucket=BUCKET,
             parameters={"InputData": "s3://in/raw", "Split": 0.2, "Workers": 2, "Strict": True},
-        ) as group:
-            SageMakerProcessingStepOperator(
-                task_id="prep",
-                image_uri=IMAGE,
-                code=str(CODE / "prep.py"),
-                command=["python3"],
-                arguments=["--split", group.parameter("Split")],
-                inputs={"raw": group.parameter("InputData")},
-                outputs={"train": None, "test": "s3://elsewhere/test"},
-                instance_type="ml.c5.xlarge",
-                instance_count=group.parameter("Workers"),
-                volume_size_in_gb=50,
-                max_runtime_in_seconds=600,
-                environment={"MODE": "full", "STRICT": group.parameter("Strict")},
-                cache="P30D",
-                retry_policies=[
-                    {"exception_types": ["Step.THROTTLING", "Step.SERVICE_FAULT"], "max_attempts": 3},
-                    {"exception_types": ["SageMaker.CAPACITY_ERROR"], "interval_seconds": 30, "expire_after_mins": 60},
-                ],
-            )
+        ) as group,
+    ):
+        SageMakerProcessingStepOperator(
+            task_id="prep",
+            image_uri=IMAGE,
+            code=str(CODE / "prep.py"),
+            command=["python3"],
+            arguments=["--split", group.parameter("Split")],
+            inputs={"raw": group.parameter("InputData")},
+            outputs={"train": None, "test": "s3://elsewhere/test"},
+            instance_type="ml.c5.xlarge",
+            instance_count=group.parameter("Workers"),
+            volume_size_in_gb=50,
+            max_runtime_in_seconds=600,
+            environment={"MODE": "full", "STRICT": group.parameter("Strict")},
+            cache="P30D",
+            retry_policies=[
+                {"exception_types": ["Step.THROTTLING", "Step.SERVICE_FAULT"], "max_attempts": 3},
+                {
+                    "exception_types": ["SageMaker.CAPACITY_ERROR"],
+                    "interval_seconds": 30,
+                    "expire_after_mins": 60,
+                },
+            ],
+        )
     ours = _compile(group, aws)
 
     from sagemaker.core.processing import ScriptProcessor
@@ -174,44 +182,49 @@ def test_processing_with_parameters_caching_and_retries(aws: Any) -> None:
         ],
     )
     by_hand = Pipeline(
-        name=PIPELINE, parameters=[input_data, split, workers, strict], steps=[step], sagemaker_session=session
+        name=PIPELINE,
+        parameters=[input_data, split, workers, strict],
+        steps=[step],
+        sagemaker_session=session,
     ).definition()
     assert json.loads(ours) == json.loads(by_hand)
 
 
 def test_training_with_spot_checkpoints_and_references(aws: Any) -> None:
-    with DAG("golden", start_date=START, schedule=None):
-        with SageMakerPipelineTaskGroup(
+    with (
+        DAG("golden", start_date=START, schedule=None),
+        SageMakerPipelineTaskGroup(
             "ml",
             pipeline_name=PIPELINE,
             role_arn=ROLE,
             default_bucket=BUCKET,
             parameters={"Epochs": 3, "TrainType": Parameter("ml.m5.xlarge", type="String")},
-        ) as group:
-            prep = SageMakerProcessingStepOperator(
-                task_id="prep",
-                image_uri=IMAGE,
-                entrypoint=["python3", "-m", "prep"],
-                outputs=["train"],
-            )
-            SageMakerTrainingStepOperator(
-                task_id="train",
-                image_uri=IMAGE,
-                entry_point="train.py",
-                source_dir=str(CODE / "train_src"),
-                hyperparameters={"epochs": group.parameter("Epochs"), "lr": 0.1},
-                inputs={"train": prep.output("train"), "extra": "s3://in/extra"},
-                instance_type=group.parameter("TrainType"),
-                instance_count=2,
-                volume_size_in_gb=40,
-                max_runtime_in_seconds=3600,
-                environment={"SEED": "7"},
-                output_path="s3://models/out",
-                use_spot_instances=True,
-                max_wait_in_seconds=7200,
-                checkpoint_s3_uri="s3://models/checkpoints",
-                cache=True,
-            )
+        ) as group,
+    ):
+        prep = SageMakerProcessingStepOperator(
+            task_id="prep",
+            image_uri=IMAGE,
+            entrypoint=["python3", "-m", "prep"],
+            outputs=["train"],
+        )
+        SageMakerTrainingStepOperator(
+            task_id="train",
+            image_uri=IMAGE,
+            entry_point="train.py",
+            source_dir=str(CODE / "train_src"),
+            hyperparameters={"epochs": group.parameter("Epochs"), "lr": 0.1},
+            inputs={"train": prep.output_uri("train"), "extra": "s3://in/extra"},
+            instance_type=group.parameter("TrainType"),
+            instance_count=2,
+            volume_size_in_gb=40,
+            max_runtime_in_seconds=3600,
+            environment={"SEED": "7"},
+            output_path="s3://models/out",
+            use_spot_instances=True,
+            max_wait_in_seconds=7200,
+            checkpoint_s3_uri="s3://models/checkpoints",
+            cache=True,
+        )
     ours = _compile(group, aws)
 
     from sagemaker.core.processing import Processor
@@ -273,55 +286,60 @@ def test_training_with_spot_checkpoints_and_references(aws: Any) -> None:
         name="train", step_args=train_args, cache_config=CacheConfig(enable_caching=True), depends_on=["prep"]
     )
     by_hand = Pipeline(
-        name=PIPELINE, parameters=[epochs, train_type], steps=[prep_step, train_step], sagemaker_session=session
+        name=PIPELINE,
+        parameters=[epochs, train_type],
+        steps=[prep_step, train_step],
+        sagemaker_session=session,
     ).definition()
     assert _normalized(ours) == _normalized(by_hand)
 
 
 def test_condition_fail_and_property_files(aws: Any) -> None:
-    with DAG("golden", start_date=START, schedule=None):
-        with SageMakerPipelineTaskGroup(
+    with (
+        DAG("golden", start_date=START, schedule=None),
+        SageMakerPipelineTaskGroup(
             "ml",
             pipeline_name=PIPELINE,
             role_arn=ROLE,
             default_bucket=BUCKET,
             parameters={"MinAccuracy": 0.8, "Stage": "dev"},
-        ) as group:
-            evaluate = SageMakerProcessingStepOperator(
-                task_id="evaluate",
-                image_uri=IMAGE,
-                code=str(CODE / "evaluate.py"),
-                command=["python3"],
-                outputs=["evaluation"],
-                property_files={"metrics": "evaluation/evaluation.json"},
-            )
-            publish = SageMakerProcessingStepOperator(
-                task_id="publish",
-                image_uri=IMAGE,
-                entrypoint=["python3", "-c", "print('published')"],
-                arguments=[evaluate.step_property("ProcessingJobName")],
-            )
-            stop = SageMakerFailStepOperator(
-                task_id="stop",
-                error_message=join(
-                    "accuracy ",
-                    evaluate.property_value("metrics", "metrics.accuracy"),
-                    " below ",
-                    group.parameter("MinAccuracy"),
-                ),
-            )
-            accuracy = evaluate.property_value("metrics", "metrics.accuracy")
-            check = SageMakerConditionStepOperator(
-                task_id="check",
-                conditions=[
-                    accuracy >= group.parameter("MinAccuracy"),
-                    (accuracy < 1.0) | group.parameter("Stage").eq("dev") | ~accuracy.is_in([0.5, 0.6]),
-                    accuracy.ne(0.0) & (accuracy > 0.1),
-                ],
-                if_steps=[publish],
-                else_steps=[stop],
-            )
-            evaluate >> check >> [publish, stop]
+        ) as group,
+    ):
+        evaluate = SageMakerProcessingStepOperator(
+            task_id="evaluate",
+            image_uri=IMAGE,
+            code=str(CODE / "evaluate.py"),
+            command=["python3"],
+            outputs=["evaluation"],
+            property_files={"metrics": "evaluation/evaluation.json"},
+        )
+        publish = SageMakerProcessingStepOperator(
+            task_id="publish",
+            image_uri=IMAGE,
+            entrypoint=["python3", "-c", "print('published')"],
+            arguments=[evaluate.step_property("ProcessingJobName")],
+        )
+        stop = SageMakerFailStepOperator(
+            task_id="stop",
+            error_message=join(
+                "accuracy ",
+                evaluate.property_value("metrics", "metrics.accuracy"),
+                " below ",
+                group.parameter("MinAccuracy"),
+            ),
+        )
+        accuracy = evaluate.property_value("metrics", "metrics.accuracy")
+        check = SageMakerConditionStepOperator(
+            task_id="check",
+            conditions=[
+                accuracy >= group.parameter("MinAccuracy"),
+                (accuracy < 1.0) | group.parameter("Stage").eq("dev") | ~accuracy.is_in([0.5, 0.6]),
+                accuracy.ne(0.0) & (accuracy > 0.1),
+            ],
+            if_steps=[publish],
+            else_steps=[stop],
+        )
+        evaluate >> check >> [publish, stop]
     ours = _compile(group, aws)
 
     from sagemaker.core.processing import Processor, ScriptProcessor

@@ -6,16 +6,26 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from compiler_support import FIXTURE_DAGS
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def test_render_prints_the_definition(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["AIRFLOW_HOME"] = str(tmp_path)
     result = subprocess.run(
-        [sys.executable, "-m", "airflow_provider_smpipe", "render", str(FIXTURE_DAGS / "full_pipeline.py"), "ml"],
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_smpipe",
+            "render",
+            str(FIXTURE_DAGS / "full_pipeline.py"),
+            "ml",
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -33,7 +43,14 @@ def test_render_prints_the_definition(tmp_path: Path) -> None:
 
 def test_render_names_a_missing_group(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "airflow_provider_smpipe", "render", str(FIXTURE_DAGS / "full_pipeline.py"), "nope"],
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_smpipe",
+            "render",
+            str(FIXTURE_DAGS / "full_pipeline.py"),
+            "nope",
+        ],
         capture_output=True,
         text=True,
         env={**os.environ, "AIRFLOW_HOME": str(tmp_path)},
