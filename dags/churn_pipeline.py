@@ -16,6 +16,7 @@ Everything else is a run parameter (trigger the DAG with a config to change it).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -191,14 +192,26 @@ with DAG(
         )
         evaluate >> quality_gate >> [register, auc_too_low]
 
+    def step_result(ti: Any, task_id: str) -> dict[str, Any]:
+        """A step task's XCom result (the dict its trigger returned), logged as found."""
+        value = ti.xcom_pull(task_ids=task_id)
+        if isinstance(value, str):
+            # Airflow 3.3.2 JSON-encodes XComs a trigger returns through TaskSuccessEvent once more than XComs
+            # a worker pushes, so they come back as a string.
+            log.warning("%s returned its result as a JSON string; decoding it", task_id)
+            value = json.loads(value)
+        if not isinstance(value, dict):
+            log.warning("%s returned %r, not the step result dict", task_id, value)
+            return {}
+        log.info("%s returned keys %s", task_id, sorted(value))
+        return value
+
     @task(trigger_rule="none_failed")
     def report() -> dict[str, Any]:
         """Read the training step's result (its task's XCom) and the evaluation's metrics after the pipeline."""
         ti = get_current_context()["ti"]
-        trained = ti.xcom_pull(task_ids="churn.train") or {}
-        evaluated = ti.xcom_pull(task_ids="churn.evaluate") or {}
-        log.info("churn.train returned keys %s", sorted(trained))
-        log.info("churn.evaluate returned keys %s", sorted(evaluated))
+        trained = step_result(ti, "churn.train")
+        evaluated = step_result(ti, "churn.evaluate")
         model_artifacts = trained.get("model_artifacts")
         if model_artifacts is None:
             log.warning("churn.train returned no 'model_artifacts'; its whole result: %r", trained)
