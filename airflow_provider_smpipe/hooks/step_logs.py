@@ -316,6 +316,7 @@ async def _wait(job_done: JobDone, timeout: float, sleep: Callable[[float], Awai
     """Sleep ``timeout`` seconds, waking early when ``job_done`` is an Event that gets set."""
     if isinstance(job_done, asyncio.Event):
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(job_done.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await job_done.wait()
         return
     await sleep(timeout)

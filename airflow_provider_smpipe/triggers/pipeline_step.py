@@ -97,8 +97,11 @@ class _ExecutionPoller:
         published.set()
 
     async def _sleep(self, seconds: float) -> None:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that arrives while
+        # the inner wait completes, and the poller would never stop.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
         self._wake.clear()
 
     async def _run(self) -> None:
@@ -133,8 +136,8 @@ class _ExecutionPoller:
     async def stop(self) -> None:
         if self.task is not None:
             self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.task
+            # Bounded: the caller is a trigger finishing; it must not hang on the poller.
+            await asyncio.wait({self.task}, timeout=5)
 
 
 class ExecutionSubscription:
