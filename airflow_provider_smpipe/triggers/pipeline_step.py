@@ -345,8 +345,8 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
 
     :param pipeline_name: The pipeline name.
     :param step_name: The SageMaker step name.
-    :param dag_id: DAG id of the run key (falls back to the task instance's).
-    :param run_id: Run id of the run key (templated with start_from_trigger; falls back to the TI's).
+    :param dag_id: DAG id of the run key; empty: the task instance's.
+    :param run_id: Run id of the run key; empty: the task instance's (what start_from_trigger needs).
     :param group_id: Task group id of the run key.
     :param execution_arn: The execution ARN; None finds the run key's latest execution.
     :param aws_conn_id: The Airflow AWS connection id.
@@ -355,7 +355,8 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
     :param end_from_trigger: End the task in the triggerer (TaskSuccessEvent, TaskFailedEvent,
         TaskSkippedEvent); False yields a plain TriggerEvent for the operator's ``execute_complete``.
     :param stream_logs: Stream the step job's CloudWatch logs into the task log.
-    :param retry_failed_execution: Retry the execution once if it failed (the task's try_number > 1).
+    :param retry_failed_execution: Retry the execution once if it failed (set when the task's try_number > 1;
+        ``"auto"`` decides from the task instance's try number, for start_from_trigger).
     :param property_files: ``[{"name", "output_name", "path"}]`` JSON files to read into the result.
     :param log_cursor: Initial log cursor ``{"job_name", "cursor"}`` (used when no saved cursor exists).
     :param find_timeout: Seconds to wait for the run key's execution to appear when ``execution_arn`` is None.
@@ -375,7 +376,7 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
         poll_interval: float = 10,
         end_from_trigger: bool = True,
         stream_logs: bool = True,
-        retry_failed_execution: bool = False,
+        retry_failed_execution: bool | str = False,
         property_files: list[dict[str, str]] | None = None,
         log_cursor: dict[str, Any] | None = None,
         find_timeout: float = 600,
@@ -459,6 +460,13 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
             try_number=try_number,
         )
         return _FallbackCursorStore(xcom_store, file_store, self.log)
+
+    def _should_retry_execution(self) -> bool:
+        value = self.retry_failed_execution
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            # start_from_trigger: kwargs are fixed at scheduling time, the try number is not.
+            return int(self._ti_attr("try_number") or 1) > 1
+        return _as_bool(value)
 
     async def _find_execution(self, hook: SageMakerPipelineHook) -> str:
         key = self._run_key()
@@ -622,7 +630,7 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
         self.log.info("Watching step %s of execution %s", self.step_name, arn)
         retry_marker: str | None = None
         retry_deadline = 0.0
-        if _as_bool(self.retry_failed_execution):
+        if self._should_retry_execution():
             retry_marker = await self._maybe_retry(hook, arn)
             retry_deadline = time.monotonic() + max(300.0, 10 * self._interval)
 

@@ -355,6 +355,18 @@ def test_retry_failed_execution_once_for_all_siblings() -> None:
     assert len(fake.retry_tokens) == 1  # one RetryPipelineExecution for the siblings
 
 
+def test_retry_auto_follows_the_try_number() -> None:
+    trigger = _trigger(
+        FakeSageMaker(_linear_script(["a"], 1)), retry_failed_execution="auto", dag_id="", run_id=""
+    )
+    assert trigger._should_retry_execution() is False
+    trigger.task_instance = FakeTI("grp.a", try_number=2)  # type: ignore[assignment]
+    assert trigger._should_retry_execution() is True
+    # Empty ids come from the task instance (start_from_trigger has no rendered run id to pass).
+    assert trigger._run_key().run_id == "run1"
+    assert trigger._run_key().dag_id == "dag"
+
+
 def test_on_kill_stops_but_not_when_still_deferred_and_cleanup_never_stops() -> None:
     fake = FakeSageMaker(_linear_script(["prep"], finish_tick=10_000))
 
