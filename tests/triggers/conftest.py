@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
-import types
 from typing import TYPE_CHECKING
 
 import pytest
@@ -15,25 +12,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 MOTO_CONN_ID = "smpipe_moto"
-
-
-def _provider_info_shim() -> None:
-    # The provider's entry point names airflow_provider_smpipe.get_provider_info; until that module exists,
-    # importing Airflow would fail on it. A stand-in keeps these tests independent of it.
-    name = "airflow_provider_smpipe.get_provider_info"
-    if name in sys.modules or importlib.util.find_spec(name) is not None:
-        return
-    module = types.ModuleType(name)
-    module.get_provider_info = lambda: {  # type: ignore[attr-defined]
-        "package-name": "airflow-provider-smpipe",
-        "name": "SageMaker Pipelines (smpipe)",
-        "description": "test stand-in",
-        "versions": ["0.1.0"],
-    }
-    sys.modules[name] = module
-
-
-_provider_info_shim()
 
 
 @pytest.fixture(scope="session")
