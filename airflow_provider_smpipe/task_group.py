@@ -66,6 +66,8 @@ class SageMakerPipelineTaskGroup(TaskGroup):
     :param region_name: The AWS region (default: the connection's).
     :param poll_interval: Seconds between status polls of the execution by the step tasks.
     :param pipeline_description: The pipeline description.
+    :param start_from_trigger: Start step tasks straight in the triggerer (no worker at all). With False each
+        step task starts on a worker for a moment and then defers.
     """
 
     pipeline_name: str | None = None
@@ -79,6 +81,7 @@ class SageMakerPipelineTaskGroup(TaskGroup):
     region_name: str | None = None
     poll_interval: float = 10.0
     pipeline_description: str | None = None
+    start_from_trigger: bool = True
     _closed: bool = attrs.field(default=False, init=False)
 
     # -- authoring helpers -----------------------------------------------------------------------------
@@ -165,6 +168,8 @@ class SageMakerPipelineTaskGroup(TaskGroup):
                 )
             names[name] = task.task_id
             task.step_name = name
+            if self.start_from_trigger:
+                task.enable_start_from_trigger()
 
         parameter_names = set(self.parameters)
         for task in steps:

@@ -25,24 +25,54 @@ class StepRuntimeMixin:
     pipeline_group: SageMakerPipelineTaskGroup
     log: Any
 
+    start_from_trigger: bool
+    start_trigger_args: Any
+
+    def trigger_kwargs(self, **overrides: Any) -> dict[str, Any]:
+        """Plain-data kwargs of the step trigger. Without ``execution_arn`` the trigger finds this run's
+        execution by its display name; empty ``dag_id``/``run_id`` come from its task instance."""
+        group = self.pipeline_group
+        kwargs: dict[str, Any] = {
+            "pipeline_name": group.resolved_pipeline_name(),
+            "step_name": self.step_name,
+            "dag_id": "",
+            "run_id": "",
+            "group_id": group.group_id or "",
+            "execution_arn": None,
+            "aws_conn_id": group.aws_conn_id,
+            "region_name": group.region_name,
+            "poll_interval": group.poll_interval,
+            "end_from_trigger": True,
+            "retry_failed_execution": "auto",
+            "property_files": self.property_file_kwargs(),
+        }
+        kwargs.update(overrides)
+        return kwargs
+
+    def enable_start_from_trigger(self) -> None:
+        """Start this task straight in the triggerer: no worker slot at any point of the step's life."""
+        from airflow.triggers.base import StartTriggerArgs
+
+        self.start_trigger_args = StartTriggerArgs(
+            trigger_cls="airflow_provider_smpipe.triggers.pipeline_step.SageMakerPipelineStepTrigger",
+            trigger_kwargs=self.trigger_kwargs(),
+            next_method="execute_complete",
+            next_kwargs=None,
+            timeout=None,
+        )
+        self.start_from_trigger = True
+
     def build_trigger(self, context: Context, execution_arn: str | None) -> Any:
         from airflow_provider_smpipe.triggers.pipeline_step import SageMakerPipelineStepTrigger
 
-        group = self.pipeline_group
         ti = context["ti"]
         return SageMakerPipelineStepTrigger(
-            pipeline_name=group.resolved_pipeline_name(),
-            step_name=self.step_name,
-            dag_id=ti.dag_id,
-            run_id=ti.run_id,
-            group_id=group.group_id or "",
-            execution_arn=execution_arn,
-            aws_conn_id=group.aws_conn_id,
-            region_name=group.region_name,
-            poll_interval=group.poll_interval,
-            end_from_trigger=True,
-            retry_failed_execution=ti.try_number > 1,
-            property_files=self.property_file_kwargs(),
+            **self.trigger_kwargs(
+                dag_id=ti.dag_id,
+                run_id=ti.run_id,
+                execution_arn=execution_arn,
+                retry_failed_execution=ti.try_number > 1,
+            )
         )
 
     def property_file_kwargs(self) -> list[dict[str, str]]:
@@ -57,6 +87,7 @@ class StepRuntimeMixin:
         return out
 
     def execute(self, context: Context) -> Any:
+        """The worker path (``airflow dags test``, or a group with ``start_from_trigger=False``)."""
         group = self.pipeline_group
         launch = context["ti"].xcom_pull(task_ids=group.launch_task.task_id) or {}
         execution_arn = launch.get("execution_arn")

@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from airflow.providers.amazon.aws.links.base_aws import BaseAwsLink
 from airflow.triggers.base import (
     BaseTrigger,
     TaskFailedEvent,
@@ -602,15 +603,50 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
             result["property_files"] = files
         return result
 
-    def _event(self, status: str, reason: str | None, result: dict[str, Any] | None) -> TriggerEvent:
+    async def _link_xcoms(self, step: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The extra links' XComs (execution, job, log stream): no worker runs to persist them."""
+        from asgiref.sync import sync_to_async
+
+        hook = self._pipeline_hook()
+        try:
+            region, partition = await sync_to_async(lambda: (hook.conn_region_name, hook.conn_partition))()
+        except Exception:
+            self.log.warning("Could not read the connection's region for the extra links", exc_info=True)
+            return {}
+        base = {"region_name": region, "aws_domain": BaseAwsLink.get_aws_domain(partition)}
+        xcoms: dict[str, Any] = {}
+        if self._resolved_arn:
+            xcoms["smpipe_execution"] = {
+                **base,
+                "execution_arn": self._resolved_arn,
+                "pipeline_name": self.pipeline_name,
+            }
+        job = job_from_metadata((step or {}).get("Metadata"))
+        if job is not None:
+            console_kind = {"processing": "processing-jobs", "training": "jobs"}.get(
+                job.kind, f"{job.kind}-jobs"
+            )
+            xcoms["smpipe_step_job"] = {**base, "job_kind": console_kind, "job_name": job.name}
+            if job.log_group:
+                xcoms["smpipe_step_logs"] = {**base, "log_group": job.log_group, "job_name": job.name}
+        return xcoms
+
+    async def _event(
+        self,
+        status: str,
+        reason: str | None,
+        result: dict[str, Any] | None,
+        step: Mapping[str, Any] | None = None,
+    ) -> TriggerEvent:
         # Under `airflow dags test` the trigger runs inline without a task instance, and dag.test hands any
         # event's payload to next_method: a plain event keeps the result and the reason there.
         if _as_bool(self.end_from_trigger) and self.task_instance is not None:
+            links = await self._link_xcoms(step)
             if status == "success":
-                return TaskSuccessEvent(xcoms={"return_value": result})
+                return TaskSuccessEvent(xcoms={"return_value": result, **links})
             if status == "skipped":
-                return TaskSkippedEvent()
-            return TaskFailedEvent()
+                return TaskSkippedEvent(xcoms=links)
+            return TaskFailedEvent(xcoms=links)
         return TriggerEvent(
             {
                 "status": status,
@@ -695,10 +731,10 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
         if state.phase == StepPhase.SUCCEEDED:
             result = await self._result(hook, state, step, arn)
             self.log.info("step %s succeeded", self.step_name)
-            return self._event("success", None, result)
+            return await self._event("success", None, result, step)
         if state.phase == StepPhase.SKIPPED:
             self.log.info("step %s skipped: %s", self.step_name, state.reason)
-            return self._event("skipped", state.reason, None)
+            return await self._event("skipped", state.reason, None, step)
         result = await self._result(hook, state, step, arn)
         status = "stopped" if state.phase == StepPhase.STOPPED else "failed"
         self.log.error("step %s %s: %s", self.step_name, status, state.reason)
@@ -709,7 +745,7 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
                 self.step_name,
                 "\n".join(self._last_lines),
             )
-        return self._event(status, state.reason, result)
+        return await self._event(status, state.reason, result, step)
 
     # ------------------------------------------------------------------------------------------ kill
     async def _ti_state(self) -> str | None:
