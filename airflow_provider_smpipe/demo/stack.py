@@ -289,7 +289,13 @@ class AirflowStack:
                 "fernet_key": self._persistent_secret("fernet_key", _fernet_key),
             },
             "database": {"sql_alchemy_conn": f"sqlite:///{self.home / 'airflow.db'}"},
-            "api": {"host": self.api_host, "port": str(self.api_port), "workers": "1"},
+            "api": {
+                "host": self.api_host,
+                "port": str(self.api_port),
+                "workers": "1",
+                # Signs the requests the api-server makes to the worker and triggerer log servers.
+                "secret_key": self._persistent_secret("secret_key", lambda: secrets.token_urlsafe(32)),
+            },
             # All processes must sign and check JWTs with the same secret.
             "api_auth": {
                 "jwt_secret": self._persistent_secret("jwt_secret", lambda: secrets.token_urlsafe(32))
@@ -632,7 +638,10 @@ class AirflowStack:
             "api_url": self.api_url,
             "endpoint_url": self.endpoint_url,
             "username": self.username,
-            "processes": {name: {"pid": pid, "argv": self._argv(name)} for name, pid in self.pids().items()},
+            "processes": {
+                name: {"pid": pid, "start_ticks": process_start_ticks(pid), "argv": self._argv(name)}
+                for name, pid in self.pids().items()
+            },
         }
 
     def _argv(self, name: str) -> list[str]:
@@ -646,27 +655,39 @@ class AirflowStack:
 
 
 def stop_from_state(state: Mapping[str, Any], grace: float = 20.0) -> list[str]:
-    """Stop the processes a state file lists (``down``); only PIDs still running the recorded command."""
-    stopped: list[str] = []
+    """Stop the processes a state file lists (``down``); only those still running (same PID and start time).
+
+    The Airflow services stop in parallel, then the backend (running jobs end with it).
+    """
     processes: Mapping[str, Any] = state.get("processes", {})
-    order = [n for n in processes if n != "smpipe-local"] + [n for n in processes if n == "smpipe-local"]
-    for name in order:
-        pid = int(processes[name]["pid"])
-        if not _runs_command(pid, processes[name].get("argv") or []):
-            continue
-        terminate_group(pid, grace)
-        stopped.append(name)
-    return stopped
+    alive = [
+        name
+        for name, recorded in processes.items()
+        # Gone, or the PID now belongs to another process: leave it alone.
+        if process_start_ticks(int(recorded["pid"])) == recorded.get("start_ticks")
+    ]
+    services = [name for name in alive if name != "smpipe-local"]
+    if services:
+        with ThreadPoolExecutor(len(services)) as pool:
+            list(pool.map(lambda name: terminate_group(int(processes[name]["pid"]), grace), services))
+    if "smpipe-local" in alive:
+        terminate_group(int(processes["smpipe-local"]["pid"]), grace)
+    return alive
 
 
-def _runs_command(pid: int, argv: Sequence[str]) -> bool:
-    """Whether ``pid`` still runs ``argv`` (a recycled PID must not be signalled)."""
+def process_start_ticks(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot, ``/proc/<pid>/stat`` field 22); ``None`` if it is gone.
+
+    A PID plus its start time names one process for good: a recycled PID has another start time. (The command
+    line cannot be used: the api-server rewrites its process title.)
+    """
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return False
-    text = " ".join(part.decode(errors="replace") for part in cmdline)
-    return bool(argv) and Path(argv[0]).name in text and all(arg in text for arg in argv[1:])
+        return None
+    # Fields after the command name, which is in parentheses and may contain spaces: state is field 3.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[19])
 
 
 def _raise_for_status(response: httpx.Response) -> None:
