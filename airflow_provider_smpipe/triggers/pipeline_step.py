@@ -631,6 +631,27 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
                 xcoms["smpipe_step_logs"] = {**base, "log_group": job.log_group, "job_name": job.name}
         return xcoms
 
+    async def _push_xcoms(self, xcoms: Mapping[str, Any]) -> None:
+        """Push XComs through the Task SDK, as a worker would.
+
+        Not through ``TaskSuccessEvent(xcoms=...)``: on Airflow 3.3.2 that path JSON-encodes values once more
+        than the worker path, so a dict comes back to ``xcom_pull`` as a string.
+        """
+        from airflow.sdk.execution_time.xcom import XCom
+
+        ti = self.task_instance
+        ids = {
+            "dag_id": ti.dag_id,
+            "run_id": ti.run_id,
+            "task_id": ti.task_id,
+            "map_index": ti.map_index if ti.map_index is not None else -1,
+        }
+        for key, value in xcoms.items():
+            try:
+                await XCom.aset(key, value, **ids)
+            except Exception:
+                self.log.warning("Could not push XCom %s", key, exc_info=True)
+
     async def _event(
         self,
         status: str,
@@ -641,12 +662,15 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
         # Under `airflow dags test` the trigger runs inline without a task instance, and dag.test hands any
         # event's payload to next_method: a plain event keeps the result and the reason there.
         if _as_bool(self.end_from_trigger) and self.task_instance is not None:
-            links = await self._link_xcoms(step)
+            xcoms = await self._link_xcoms(step)
             if status == "success":
-                return TaskSuccessEvent(xcoms={"return_value": result, **links})
+                xcoms["return_value"] = result
+            await self._push_xcoms(xcoms)
+            if status == "success":
+                return TaskSuccessEvent()
             if status == "skipped":
-                return TaskSkippedEvent(xcoms=links)
-            return TaskFailedEvent(xcoms=links)
+                return TaskSkippedEvent()
+            return TaskFailedEvent()
         return TriggerEvent(
             {
                 "status": status,

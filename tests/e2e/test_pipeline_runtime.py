@@ -10,15 +10,17 @@ import os
 import re
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import boto3
 import pytest
 
 from airflow_provider_smpipe.demo.stack import AirflowStack
 from airflow_provider_smpipe.executions import RunKey, display_name_prefix
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 pytestmark = pytest.mark.e2e
 

@@ -232,7 +232,19 @@ def test_many_triggers_share_one_polling_loop() -> None:
     assert fake.calls["list_pipeline_execution_steps"] <= 6 + 2
 
 
-def test_success_event_carries_the_result(caplog: pytest.LogCaptureFixture) -> None:
+def test_success_pushes_the_result_and_links(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.sdk.execution_time.xcom import XCom
+
+    pushed: dict[str, Any] = {}
+
+    async def fake_aset(key: str, value: Any, **ids: Any) -> None:
+        assert ids["task_id"] == "grp.prep"
+        pushed[key] = value
+
+    monkeypatch.setattr(XCom, "aset", fake_aset)
+
     def script(tick: int) -> tuple[str, list[dict[str, Any]]]:
         status = "Succeeded" if tick >= 3 else "Executing"
         return status, [_step("prep", "Succeeded" if tick >= 3 else "Executing", job="pipelines-abc-prep")]
@@ -243,9 +255,12 @@ def test_success_event_carries_the_result(caplog: pytest.LogCaptureFixture) -> N
     caplog.set_level(logging.INFO)
     event = asyncio.run(_first_event(trigger))
     assert isinstance(event, TaskSuccessEvent)
-    assert event.xcoms is not None
-    result = event.xcoms["return_value"]
+    # Pushed through the Task SDK, not the event (Airflow 3.3.2 double-encodes event XComs).
+    assert not event.xcoms
+    result = pushed["return_value"]
     assert isinstance(result, dict)
+    assert pushed["smpipe_step_job"]["job_name"] == "pipelines-abc-prep"
+    assert pushed["smpipe_execution"]["execution_arn"].endswith("/execution/abc123")
     assert result["step_status"] == "Succeeded"
     assert result["job_name"] == "pipelines-abc-prep"
     assert result["outputs"] == {"train": "s3://bucket/prefix/train"}
