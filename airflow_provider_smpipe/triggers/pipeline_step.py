@@ -640,6 +640,8 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
         from airflow.sdk.execution_time.xcom import XCom
 
         ti = self.task_instance
+        if ti is None:
+            return
         ids = {
             "dag_id": ti.dag_id,
             "run_id": ti.run_id,

@@ -11,7 +11,7 @@ import re
 import signal
 import time
 from pathlib import Path
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
