@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from airflow_provider_smpipe.demo.stack import AirflowStack
+from airflow_provider_smpipe.demo.stack import AirflowStack, StackError
 from airflow_provider_smpipe.executions import RunKey, display_name_prefix
 
 if TYPE_CHECKING:
@@ -73,6 +73,14 @@ def executions_of(stack: AirflowStack, run_id: str) -> list[dict[str, Any]]:
 def xcom(stack: AirflowStack, run_id: str, task_id: str, key: str = "return_value") -> Any:
     entry = stack.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}")
     return entry["value"]
+
+
+def log_so_far(stack: AirflowStack, run_id: str, task_id: str) -> str:
+    """The task's log, or "" while the task instance or its log does not exist yet."""
+    try:
+        return stack.task_log(DAG_ID, run_id, task_id)
+    except StackError:
+        return ""
 
 
 def wait_until(condition: Any, timeout: float, message: str) -> Any:
@@ -169,7 +177,7 @@ def test_failing_step_fails_its_task_with_the_reason_and_downstream_never_runs(s
 def test_marking_a_running_step_failed_stops_the_execution(stack: AirflowStack) -> None:
     run_id = stack.trigger(DAG_ID, conf={"lines": 300, "step_sleep": 0.2})
     wait_until(
-        lambda: "prepare: line 3 of 300" in stack.task_log(DAG_ID, run_id, "ml.prepare"),
+        lambda: "prepare: line 3 of 300" in log_so_far(stack, run_id, "ml.prepare"),
         300,
         "the long prepare step never logged",
     )
@@ -197,7 +205,7 @@ def test_triggerer_killed_mid_step_ends_the_task_with_no_log_line_lost(stack: Ai
     lines = 60
     run_id = stack.trigger(DAG_ID, conf={"lines": lines, "step_sleep": 0.4})
     wait_until(
-        lambda: f"prepare: line 5 of {lines}" in stack.task_log(DAG_ID, run_id, "ml.prepare"),
+        lambda: f"prepare: line 5 of {lines}" in log_so_far(stack, run_id, "ml.prepare"),
         300,
         "the prepare step never logged",
     )
