@@ -52,7 +52,9 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--home", type=Path, default=DEFAULT_HOME, help="AIRFLOW_HOME (default %(default)s)"
         )
-        command.add_argument("--port", type=int, default=8080, help="UI/API port; a free one if taken")
+        command.add_argument(
+            "--port", type=int, default=8080, help="UI/API port; 0 or a taken port: a free one"
+        )
         command.add_argument("--host", default="127.0.0.1", help="interface the UI/API binds")
         command.add_argument("--dag-id", default=DEFAULT_DAG)
         command.add_argument("--conf", type=json.loads, default={}, help="run parameters as JSON")
@@ -68,7 +70,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _stack(args: argparse.Namespace) -> AirflowStack:
     port = args.port
-    if not port_is_free(port, "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host):
+    if port == 0:
+        port = free_port()
+    elif not port_is_free(port, "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host):
         port = free_port()
         say(f"port {args.port} is taken; using {port}")
     return AirflowStack(args.home, api_port=port, api_host=args.host, password=args.password, echo=say)
@@ -148,7 +152,7 @@ def command_run(args: argparse.Namespace) -> int:
         say(f"run {run_id} ended {final} after {time.monotonic() - started:.0f}s")
         if final != "success":
             _explain_failures(stack, args.dag_id, run_id, instances)
-        say(f"task logs are kept in {stack.log_folder}; stopping the stack")
+        say(f"task logs are kept in {stack.log_folder}; stopping the stack (`make up` keeps it running)")
         return 0 if final == "success" else 1
     except KeyboardInterrupt:
         say("interrupted: stopping the stack")
@@ -158,6 +162,8 @@ def command_run(args: argparse.Namespace) -> int:
         return 1
     finally:
         stack.stop()
+        if "stop" in stack.timings:
+            say(f"stopped everything in {stack.timings['stop']:.0f}s")
 
 
 def command_up(args: argparse.Namespace) -> int:

@@ -52,6 +52,10 @@ class StackError(RuntimeError):
     """A service did not start, died, or the API refused a call; the message names the log to read."""
 
 
+class ApiNotFound(StackError):
+    """The REST API answered 404: no such DAG, run or task instance (try) yet."""
+
+
 def service_command(name: str, *, api_host: str = "127.0.0.1", api_port: int = 8080) -> list[str]:
     """The ``airflow ...`` command line of one Airflow service (``docker-compose.yaml`` runs the same)."""
     if name == "api-server":
@@ -475,6 +479,8 @@ class AirflowStack:
 
     def stop(self, grace: float = 20.0) -> None:
         """Stop every service (in parallel), then the backend. Safe to call twice."""
+        started = time.monotonic()
+        had_processes = bool(self.services) or self.backend is not None
         if self._http is not None:
             self._http.close()
             self._http = None
@@ -486,6 +492,8 @@ class AirflowStack:
         if self.backend is not None:
             self.backend.stop(grace)
             self.backend = None
+        if had_processes:
+            self.timings["stop"] = time.monotonic() - started
 
     def restart_triggerer(self, timeout: float = 120.0) -> None:
         """Stop the triggerer (SIGTERM) and start a new one; returns once the new one heartbeats."""
@@ -548,11 +556,8 @@ class AirflowStack:
         """Wait until the DAG processor has parsed ``dag_id``; fail at once on an import error of its file."""
         deadline = time.monotonic() + timeout
         while True:
-            try:
+            with contextlib.suppress(ApiNotFound):
                 return dict(self.api("GET", f"/dags/{dag_id}"))
-            except StackError as error:
-                if "404" not in str(error):
-                    raise
             errors = self.api("GET", "/importErrors").get("import_errors", [])
             for item in errors:
                 if Path(str(item.get("filename", ""))).stem == dag_id or dag_id in str(item.get("filename")):
@@ -616,7 +621,10 @@ class AirflowStack:
     def task_log(
         self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1
     ) -> str:
-        """The task's log as the UI shows it (task process and trigger lines), one line per entry."""
+        """The task's log as the UI shows it (task process and trigger lines), one line per entry.
+
+        Raises :class:`ApiNotFound` while the task instance has no such try yet.
+        """
         answer = self.api(
             "GET",
             f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
@@ -692,7 +700,8 @@ def process_start_ticks(pid: int) -> int | None:
 
 def _raise_for_status(response: httpx.Response) -> None:
     if response.status_code >= 400:
-        raise StackError(
+        error = ApiNotFound if response.status_code == 404 else StackError
+        raise error(
             f"{response.request.method} {response.request.url} -> {response.status_code}: {response.text[:2000]}"
         )
 

@@ -18,8 +18,8 @@ pytestmark = pytest.mark.e2e
 STEPS = ["churn.preprocess", "churn.train", "churn.evaluate", "churn.quality_gate", "churn.register"]
 
 
-def _xcom(stack: AirflowStack, run: FollowedRun, task_id: str) -> Any:
-    entry = stack.api(
+def _xcom(demo_stack: AirflowStack, run: FollowedRun, task_id: str) -> Any:
+    entry = demo_stack.api(
         "GET",
         f"/dags/{run.dag_id}/dagRuns/{run.run_id}/taskInstances/{task_id}/xcomEntries/return_value",
         params={"deserialize": "true"},
@@ -54,23 +54,23 @@ def test_step_tasks_wait_in_the_triggerer(churn_run: FollowedRun) -> None:
     ],
 )
 def test_the_job_output_is_in_the_task_log(
-    stack: AirflowStack, churn_run: FollowedRun, task_id: str, printed: str
+    demo_stack: AirflowStack, churn_run: FollowedRun, task_id: str, printed: str
 ) -> None:
-    assert printed in stack.task_log(churn_run.dag_id, churn_run.run_id, task_id)
+    assert printed in demo_stack.task_log(churn_run.dag_id, churn_run.run_id, task_id)
 
 
-def test_report_reads_the_training_result(stack: AirflowStack, churn_run: FollowedRun) -> None:
-    report = _xcom(stack, churn_run, "report")
+def test_report_reads_the_training_result(demo_stack: AirflowStack, churn_run: FollowedRun) -> None:
+    report = _xcom(demo_stack, churn_run, "report")
     assert report["model_artifacts"].startswith("s3://smpipe-demo/")
     assert report["model_artifacts"].endswith("/output/model.tar.gz")
     assert report["training_job"] in report["model_artifacts"]
     assert 0.75 <= report["metrics"]["auc"]["value"] <= 1.0
 
 
-def test_the_model_is_published_with_a_card(stack: AirflowStack, churn_run: FollowedRun) -> None:
+def test_the_model_is_published_with_a_card(demo_stack: AirflowStack, churn_run: FollowedRun) -> None:
     s3 = boto3.client(
         "s3",
-        endpoint_url=stack.endpoint_url,
+        endpoint_url=demo_stack.endpoint_url,
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
@@ -84,12 +84,14 @@ def test_the_model_is_published_with_a_card(stack: AirflowStack, churn_run: Foll
     assert card["metrics"]["auc"]["value"] >= 0.75
 
 
-def test_an_unreachable_threshold_takes_the_fail_branch(stack: AirflowStack, churn_run: FollowedRun) -> None:
-    run_id = stack.trigger(CHURN_DAG, conf={"min_auc": 0.99})
-    failed = follow(stack, CHURN_DAG, run_id)
+def test_an_unreachable_threshold_takes_the_fail_branch(
+    demo_stack: AirflowStack, churn_run: FollowedRun
+) -> None:
+    run_id = demo_stack.trigger(CHURN_DAG, conf={"min_auc": 0.99})
+    failed = follow(demo_stack, CHURN_DAG, run_id)
     assert failed.final_state == "failed"
     assert failed.task_states["churn.quality_gate"] == "success"
     assert failed.task_states["churn.auc_too_low"] == "failed"
     assert failed.task_states["churn.register"] == "skipped"
     assert failed.task_states["report"] == "upstream_failed"
-    assert "is below MinAuc 0.99" in stack.task_log(CHURN_DAG, run_id, "churn.auc_too_low")
+    assert "is below MinAuc 0.99" in demo_stack.task_log(CHURN_DAG, run_id, "churn.auc_too_low")

@@ -65,25 +65,25 @@ def browser_page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             context.close()
 
 
-def _log_in(page: Any, stack: AirflowStack) -> None:
-    page.goto(stack.api_url + "/")
+def _log_in(page: Any, demo_stack: AirflowStack) -> None:
+    page.goto(demo_stack.api_url + "/")
     page.wait_for_url("**/auth/login**", timeout=30_000)
-    page.locator("input[name=username]").fill(stack.username)
-    page.locator("input[name=password]").fill(stack.password)
+    page.locator("input[name=username]").fill(demo_stack.username)
+    page.locator("input[name=password]").fill(demo_stack.password)
     page.locator("button[type=submit]").click()
     page.wait_for_url(lambda url: "/auth/login" not in url, timeout=30_000)
 
 
 def test_step_output_is_visible_in_the_ui(
-    browser_page: Any, stack: AirflowStack, churn_run: FollowedRun
+    browser_page: Any, demo_stack: AirflowStack, churn_run: FollowedRun
 ) -> None:
     from playwright.sync_api import expect
 
     page = browser_page
-    _log_in(page, stack)
+    _log_in(page, demo_stack)
     page.screenshot(path=str(SCREENSHOTS / "01-home.png"))
 
-    run_url = f"{stack.api_url}/dags/{churn_run.dag_id}/runs/{quote(churn_run.run_id, safe='')}"
+    run_url = f"{demo_stack.api_url}/dags/{churn_run.dag_id}/runs/{quote(churn_run.run_id, safe='')}"
     page.goto(run_url)
     expect(page.get_by_text("upload_dataset").first).to_be_visible(timeout=30_000)
     expect(page.get_by_text("report").first).to_be_visible()
