@@ -18,7 +18,7 @@ STEPS = 50
 REPEATS = 5
 PARSES = 20
 
-PIPELINE_DAG = f'''
+PIPELINE_DAG = f"""
 from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG
@@ -37,9 +37,9 @@ with DAG("bench_pipeline", start_date=pendulum.datetime(2026, 1, 1), schedule=No
                 environment={{"X": g.parameter("X")}},
             )
             previous = step
-'''
+"""
 
-EMPTY_DAG = f'''
+EMPTY_DAG = f"""
 from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, TaskGroup
@@ -53,7 +53,7 @@ with DAG("bench_empty", start_date=pendulum.datetime(2026, 1, 1), schedule=None)
             if previous is not None:
                 previous >> step
             previous = step
-'''
+"""
 
 PROBE = textwrap.dedent(
     """
@@ -81,13 +81,17 @@ def measure(dag_source: str, folder: Path, name: str) -> dict[str, float]:
     path.write_text(dag_source)
     runs = []
     for _ in range(REPEATS):
-        out = subprocess.run(
-            [sys.executable, "-c", PROBE, str(path), str(PARSES)],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={"AIRFLOW_HOME": str(folder), "PATH": "/usr/bin:/bin"},
-        ).stdout.strip().splitlines()[-1]
+        out = (
+            subprocess.run(
+                [sys.executable, "-c", PROBE, str(path), str(PARSES)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={"AIRFLOW_HOME": str(folder), "PATH": "/usr/bin:/bin"},
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         runs.append(json.loads(out))
     return {
         "first_parse_s": statistics.median(r["first"] for r in runs),
