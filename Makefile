@@ -5,6 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
+CODE := airflow_provider_smpipe tests dags bench
 
 .PHONY: setup system-deps test lint typecheck unit e2e demo up down render clean
 
@@ -21,8 +22,8 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 lint: setup
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check $(CODE)
+	$(VENV)/bin/ruff format --check $(CODE)
 
 typecheck: setup
 	$(VENV)/bin/mypy
