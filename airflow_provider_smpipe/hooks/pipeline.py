@@ -104,6 +104,29 @@ def _job_describe_call(arn: str) -> tuple[str, str, str]:
     return operation, param, name
 
 
+def _executions_page_request(pipeline_name: str, token: str | None) -> dict[str, Any]:
+    """ListPipelineExecutions arguments for one page, newest first."""
+    request: dict[str, Any] = {
+        "PipelineName": pipeline_name,
+        "SortBy": "CreationTime",
+        "SortOrder": "Descending",
+        "MaxResults": 100,
+    }
+    if token:
+        request["NextToken"] = token
+    return request
+
+
+def _run_executions_in_page(page: Mapping[str, Any], run_key: RunKey) -> list[tuple[int, dict[str, Any]]]:
+    """``(generation, summary)`` of the page's executions that belong to ``run_key`` (by display name)."""
+    found = []
+    for summary in page.get("PipelineExecutionSummaries", []):
+        generation = parse_generation(summary.get("PipelineExecutionDisplayName"), run_key)
+        if generation is not None:
+            found.append((generation, summary))
+    return found
+
+
 class SageMakerPipelineHook(AwsBaseHook):
     """
     Interact with SageMaker Pipelines: pipeline upsert and executions (sync, for workers) and async calls (for
@@ -278,19 +301,8 @@ class SageMakerPipelineHook(AwsBaseHook):
         found: list[tuple[int, dict[str, Any]]] = []
         token: str | None = None
         while True:
-            kwargs: dict[str, Any] = {
-                "PipelineName": pipeline_name,
-                "SortBy": "CreationTime",
-                "SortOrder": "Descending",
-                "MaxResults": 100,
-            }
-            if token:
-                kwargs["NextToken"] = token
-            page = self._call("list_pipeline_executions", **kwargs)
-            for summary in page.get("PipelineExecutionSummaries", []):
-                generation = parse_generation(summary.get("PipelineExecutionDisplayName"), run_key)
-                if generation is not None:
-                    found.append((generation, summary))
+            page = self._call("list_pipeline_executions", **_executions_page_request(pipeline_name, token))
+            found.extend(_run_executions_in_page(page, run_key))
             token = page.get("NextToken")
             if not token:
                 break
@@ -496,18 +508,10 @@ class SageMakerPipelineHook(AwsBaseHook):
         best: dict[str, Any] | None = None
         token: str | None = None
         while True:
-            kwargs: dict[str, Any] = {
-                "PipelineName": pipeline_name,
-                "SortBy": "CreationTime",
-                "SortOrder": "Descending",
-                "MaxResults": 100,
-            }
-            if token:
-                kwargs["NextToken"] = token
-            page = await self._acall(client, "list_pipeline_executions", **kwargs)
-            for summary in page.get("PipelineExecutionSummaries", []):
-                generation = parse_generation(summary.get("PipelineExecutionDisplayName"), run_key)
-                if generation is not None and (best is None or generation > best["generation"]):
+            request = _executions_page_request(pipeline_name, token)
+            page = await self._acall(client, "list_pipeline_executions", **request)
+            for generation, summary in _run_executions_in_page(page, run_key):
+                if best is None or generation > best["generation"]:
                     best = {**summary, "generation": generation}
             token = page.get("NextToken")
             if not token:

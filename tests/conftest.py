@@ -1,4 +1,4 @@
-"""Fixtures for the trigger tests: a moto server reached through an Airflow AWS connection."""
+"""Fixtures shared by the test folders: a moto server reached through an Airflow AWS connection."""
 
 from __future__ import annotations
 
