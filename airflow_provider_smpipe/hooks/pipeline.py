@@ -25,6 +25,7 @@ from airflow_provider_smpipe.executions import (
     parse_generation,
     retry_token,
 )
+from airflow_provider_smpipe.hooks.async_clients import shared_async_client
 from airflow_provider_smpipe.ratelimit import (
     acall_with_backoff,
     call_with_backoff,
@@ -471,9 +472,8 @@ class SageMakerPipelineHook(AwsBaseHook):
     # ---------------------------------------------------------------------------------------------- async
     @asynccontextmanager
     async def async_client(self) -> AsyncIterator[Any]:
-        """Yield an aiobotocore SageMaker client (``async with hook.async_client() as client``)."""
-        async with await self.get_async_conn() as client:
-            yield client
+        """Yield the event loop's shared aiobotocore SageMaker client (``async with hook.async_client()``)."""
+        yield await shared_async_client(self)
 
     async def _acall(self, client: Any, operation: str, **kwargs: Any) -> dict[str, Any]:
         method = getattr(client, operation)
@@ -657,18 +657,18 @@ class SageMakerPipelineHook(AwsBaseHook):
             client_type="s3",
             config=self._config,
         )
-        async with await s3_hook.get_async_conn() as s3:
+        s3 = await shared_async_client(s3_hook)
 
-            async def once() -> bytes:
-                response = await s3.get_object(Bucket=bucket_name, Key=key)
-                async with response["Body"] as stream:
-                    return await stream.read()
+        async def once() -> bytes:
+            response = await s3.get_object(Bucket=bucket_name, Key=key)
+            async with response["Body"] as stream:
+                return await stream.read()
 
-            body = await acall_with_backoff(
-                once,
-                op_name="s3.get_object",
-                max_attempts=self.max_attempts,
-                bucket=get_bucket(self.aws_conn_id, self._region_name, "s3"),
-                sleep=self.async_sleep,
-            )
+        body = await acall_with_backoff(
+            once,
+            op_name="s3.get_object",
+            max_attempts=self.max_attempts,
+            bucket=get_bucket(self.aws_conn_id, self._region_name, "s3"),
+            sleep=self.async_sleep,
+        )
         return json.loads(body)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.exceptions import ClientError
 
+from airflow_provider_smpipe.hooks.async_clients import shared_async_client
 from airflow_provider_smpipe.hooks.pipeline import with_default_retries
 from airflow_provider_smpipe.ratelimit import acall_with_backoff, error_code, get_bucket
 
@@ -285,31 +286,31 @@ class SageMakerStepLogsHook(AwsBaseHook):
         cursor = cursor if cursor is not None else LogCursor()
         delay = min(poll_interval, 5.0) if drain_delay is None else drain_delay
         streams: dict[str, _Stream] = {}
-        async with await self.get_async_conn() as client:
-            final_passes = 0
-            while True:
-                done_at_start = _is_done(job_done)
-                if done_at_start and final_passes == 0 and delay > 0:
-                    await self.sleep(delay)
-                for name in await self._discover(client, log_group, job_name):
-                    if name not in streams:
-                        position = cursor.streams.setdefault(name, StreamPosition())
-                        streams[name] = _Stream.create(name, instance_label(job_name, name), position)
-                per_stream = [await self._drain(client, log_group, s) for s in streams.values()]
-                found = 0
-                for event in heapq.merge(*per_stream, key=lambda e: e.timestamp):
-                    streams[event.stream].position.advance(event.timestamp)
-                    found += 1
-                    yield event
-                if on_idle is not None:
-                    await on_idle(cursor)
-                if done_at_start:
-                    final_passes += 1
-                    # End after a quiet pass; a pass that still found lines gets one more (max 3).
-                    if found == 0 or final_passes >= 3:
-                        return
-                    continue
-                await _wait(job_done, poll_interval, self.sleep)
+        client = await shared_async_client(self)
+        final_passes = 0
+        while True:
+            done_at_start = _is_done(job_done)
+            if done_at_start and final_passes == 0 and delay > 0:
+                await self.sleep(delay)
+            for name in await self._discover(client, log_group, job_name):
+                if name not in streams:
+                    position = cursor.streams.setdefault(name, StreamPosition())
+                    streams[name] = _Stream.create(name, instance_label(job_name, name), position)
+            per_stream = [await self._drain(client, log_group, s) for s in streams.values()]
+            found = 0
+            for event in heapq.merge(*per_stream, key=lambda e: e.timestamp):
+                streams[event.stream].position.advance(event.timestamp)
+                found += 1
+                yield event
+            if on_idle is not None:
+                await on_idle(cursor)
+            if done_at_start:
+                final_passes += 1
+                # End after a quiet pass; a pass that still found lines gets one more (max 3).
+                if found == 0 or final_passes >= 3:
+                    return
+                continue
+            await _wait(job_done, poll_interval, self.sleep)
 
 
 async def _wait(job_done: JobDone, timeout: float, sleep: Callable[[float], Awaitable[Any]]) -> None:
