@@ -47,5 +47,4 @@ def build_pipeline_spec(group: SageMakerPipelineTaskGroup, context: Any | None =
         max_parallel_steps=group.max_parallel_steps,
         tags=tuple(sorted((str(k), str(v)) for k, v in group.tags.items())),
         description=group.pipeline_description,
-        step_names_by_task_id=names,
     )

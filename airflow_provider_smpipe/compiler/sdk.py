@@ -155,7 +155,6 @@ class _Builder:
         self.steps_by_task: dict[str, Any] = {}
         self.property_files: dict[tuple[str, str], Any] = {}
         self.parameters = {p.name: self._parameter(p, parameters) for p in spec.parameters}
-        self.task_ids = {step.name: step.task_id for step in spec.steps}
         self.names = {step.task_id: step.name for step in spec.steps}
 
     @staticmethod

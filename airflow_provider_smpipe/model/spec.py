@@ -7,7 +7,7 @@ compiler turns that into SDK objects and the definition JSON. Values may be plai
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -146,4 +146,3 @@ class PipelineSpec:
     max_parallel_steps: int | None = None
     tags: tuple[tuple[str, str], ...] = ()
     description: str | None = None
-    step_names_by_task_id: dict[str, str] = field(default_factory=dict, compare=False)

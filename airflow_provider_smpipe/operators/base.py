@@ -82,6 +82,10 @@ class SageMakerPipelineStepOperator(StepRuntimeMixin, BaseOperator, abc.ABC):
         """Names of the property files other steps and conditions may read."""
         return ()
 
+    def property_file_locations(self) -> list[dict[str, str]]:
+        """``[{"name", "output_name", "path"}]`` of the property files, for the trigger to read into XCom."""
+        return []
+
     # -- references to this step's results -------------------------------------------------------------
 
     def output_uri(self, name: str) -> StepOutputRef:

@@ -160,6 +160,14 @@ class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):
     def declared_property_files(self) -> Sequence[str]:
         return list(self.property_files)
 
+    def property_file_locations(self) -> list[dict[str, str]]:
+        where = f"task {self.task_id!r}"
+        locations = []
+        for name, location in self.property_files.items():
+            output_name, path = _split_property_file(where, name, location)
+            locations.append({"name": name, "output_name": output_name, "path": path})
+        return locations
+
     def resolved_code_path(self) -> str | None:
         """``code`` as an absolute path (relative paths are relative to the DAG file) or an S3 URI."""
         if self.code is None or self.code.startswith("s3://") or os.path.isabs(self.code):

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from airflow.sdk import Context
 
     from airflow_provider_smpipe.task_group import SageMakerPipelineTaskGroup
@@ -24,6 +26,8 @@ class StepRuntimeMixin:
     step_name: str
     pipeline_group: SageMakerPipelineTaskGroup
     log: Any
+
+    property_file_locations: Callable[[], list[dict[str, str]]]
 
     start_from_trigger: bool
     start_trigger_args: Any
@@ -44,7 +48,7 @@ class StepRuntimeMixin:
             "poll_interval": group.poll_interval,
             "end_from_trigger": True,
             "retry_failed_execution": "auto",
-            "property_files": self.property_file_kwargs(),
+            "property_files": self.property_file_locations(),
         }
         kwargs.update(overrides)
         return kwargs
@@ -74,17 +78,6 @@ class StepRuntimeMixin:
                 retry_failed_execution=ti.try_number > 1,
             )
         )
-
-    def property_file_kwargs(self) -> list[dict[str, str]]:
-        files = getattr(self, "property_files", None) or {}
-        out = []
-        for name, location in files.items():
-            if isinstance(location, tuple):
-                output_name, path = location
-            else:
-                output_name, _, path = str(location).strip("/").partition("/")
-            out.append({"name": name, "output_name": output_name, "path": path})
-        return out
 
     def execute(self, context: Context) -> Any:
         """The worker path (``airflow dags test``, or a group with ``start_from_trigger=False``)."""
