@@ -28,15 +28,6 @@ EXECUTION_TERMINAL_STATUSES = frozenset({"Succeeded", "Failed", "Stopped"})
 STEP_ACTIVE_STATUSES = frozenset({"Starting", "Executing", "Stopping"})
 STEP_TERMINAL_STATUSES = frozenset({"Succeeded", "Failed", "Stopped"})
 
-#: Step metadata key -> (job kind, CloudWatch log group of its jobs).
-JOB_METADATA_KINDS: dict[str, tuple[str, str | None]] = {
-    "ProcessingJob": ("processing", "/aws/sagemaker/ProcessingJobs"),
-    "TrainingJob": ("training", "/aws/sagemaker/TrainingJobs"),
-    "TransformJob": ("transform", "/aws/sagemaker/TransformJobs"),
-    # A tuning job runs many training jobs: there is no single log to follow.
-    "TuningJob": ("tuning", None),
-}
-
 
 @dataclass(frozen=True)
 class RunKey:
@@ -298,36 +289,6 @@ def find_step(steps: Iterable[Mapping[str, Any]], step_name: str) -> Mapping[str
     if not matches:
         return None
     return max(matches, key=_start_key)
-
-
-@dataclass(frozen=True)
-class JobRef:
-    """
-    The SageMaker job behind a step.
-
-    :param kind: ``processing``, ``training``, ``transform`` or ``tuning``.
-    :param arn: The job ARN.
-    :param name: The job name (last part of the ARN).
-    :param log_group: The CloudWatch log group of its logs, None when there is no single log.
-    """
-
-    kind: str
-    arn: str
-    name: str
-    log_group: str | None
-
-
-def job_from_metadata(metadata: Mapping[str, Any] | None) -> JobRef | None:
-    """
-    Return the job referenced by a step's Metadata, or None for steps without a job.
-
-    :param metadata: The step's ``Metadata`` from ListPipelineExecutionSteps.
-    """
-    for key, (kind, group) in JOB_METADATA_KINDS.items():
-        arn = ((metadata or {}).get(key) or {}).get("Arn")
-        if arn:
-            return JobRef(kind=kind, arn=arn, name=arn.rsplit("/", 1)[-1], log_group=group)
-    return None
 
 
 @dataclass

@@ -272,7 +272,7 @@ class SageMakerPipelineTaskGroup(TaskGroup):
                     f"{where} refers to property file {reference.file_name!r} of {target_id!r}, which has "
                     f"property files {sorted(target.declared_property_files())}"
                 )
-            if isinstance(reference, ModelArtifactsRef) and not hasattr(type(target), "model_artifacts"):
+            if isinstance(reference, ModelArtifactsRef) and not target.produces_model_artifacts:
                 raise self._error(
                     f"{where} refers to the model artifacts of {target_id!r}, not a training step"
                 )

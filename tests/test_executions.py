@@ -16,7 +16,6 @@ from airflow_provider_smpipe.executions import (
     display_name_prefix,
     execution_display_name,
     find_step,
-    job_from_metadata,
     parse_generation,
     retry_token,
 )
@@ -155,22 +154,3 @@ def test_find_step_takes_the_latest_attempt() -> None:
     snapshot = ExecutionSnapshot(execution={"PipelineExecutionStatus": "Executing"}, steps=[old, new])
     assert snapshot.classify("prep").phase == StepPhase.RUNNING
     assert snapshot.classify("absent").phase == StepPhase.WAITING
-
-
-def test_job_from_metadata() -> None:
-    arn = "arn:aws:sagemaker:us-east-1:123456789012:processing-job/pipelines-abc-prep-x1"
-    job = job_from_metadata({"ProcessingJob": {"Arn": arn}})
-    assert job is not None
-    assert (job.kind, job.name, job.log_group) == (
-        "processing",
-        "pipelines-abc-prep-x1",
-        "/aws/sagemaker/ProcessingJobs",
-    )
-    training = job_from_metadata({"TrainingJob": {"Arn": "arn:aws:sagemaker:r:1:training-job/t1"}})
-    assert training is not None
-    assert training.log_group == "/aws/sagemaker/TrainingJobs"
-    tuning = job_from_metadata({"TuningJob": {"Arn": "arn:aws:sagemaker:r:1:hyper-parameter-tuning-job/h"}})
-    assert tuning is not None
-    assert tuning.log_group is None
-    assert job_from_metadata({"Condition": {"Outcome": "True"}}) is None
-    assert job_from_metadata(None) is None

@@ -11,11 +11,8 @@ import hashlib
 import logging
 import os
 import re
-import shutil
-import tempfile
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smpipe.compiler.context import CompileContext
 from airflow_provider_smpipe.exceptions import PipelineDefinitionError
 from airflow_provider_smpipe.model.references import (
     AllOf,
@@ -33,22 +30,14 @@ from airflow_provider_smpipe.model.references import (
     StepOutputRef,
     StepPropertyRef,
 )
-from airflow_provider_smpipe.model.spec import (
-    ConditionStepSpec,
-    CustomStepSpec,
-    FailStepSpec,
-    ParameterSpec,
-    PipelineSpec,
-    ProcessingStepSpec,
-    RetrySpec,
-    StepSpec,
-    TrainingStepSpec,
-)
+from airflow_provider_smpipe.registry import Registry
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     import boto3
+
+    from airflow_provider_smpipe.model.spec import ParameterSpec, PipelineSpec, RetrySpec, StepSpec
 
 log = logging.getLogger(__name__)
 
@@ -142,10 +131,25 @@ def compile_definition(
     :param endpoint_url: An AWS-compatible endpoint to use instead of AWS (the connection's ``endpoint_url``).
     """
     with _sdk_environment(endpoint_url, boto_session.region_name):
-        return _Builder(spec, boto_session).build().definition()
+        return PipelineBuilder(spec, boto_session).build().definition()
 
 
-class _Builder:
+#: SDK step builders by spec class: ``compiler/steps/<kind>.py`` registers ``build(spec, builder) -> SDK step``.
+STEP_BUILDERS: Registry[type, Callable[[Any, PipelineBuilder], Any]] = Registry(
+    "SDK step builder", "airflow_provider_smpipe.compiler.steps"
+)
+
+
+class PipelineBuilder:
+    """Builds the SDK pipeline of one :class:`PipelineSpec`; step builders use its helpers.
+
+    :ivar spec: The pipeline model.
+    :ivar session: The SDK ``PipelineSession`` (content-addressed uploads).
+    :ivar bucket: The default bucket.
+    :ivar steps_by_task: SDK step objects built so far, by Airflow task id.
+    :ivar property_files: SDK ``PropertyFile`` objects by (task id, file name).
+    """
+
     def __init__(self, spec: PipelineSpec, boto_session: boto3.Session) -> None:
         from sagemaker.core.workflow import parameters
 
@@ -180,11 +184,10 @@ class _Builder:
         for step in self.spec.steps:
             for reference in _references_of(step):
                 before[step.name].update(self.names[t] for t in reference.step_task_ids())
-            if isinstance(step, ConditionStepSpec):
-                # A condition step holds its branch steps, so they are built first.
-                for target in (*step.if_steps, *step.else_steps):
-                    before[step.name].add(self.names[target])
-                    before[self.names[target]].discard(step.name)
+            # A step that holds others (a condition's branches) is built after them.
+            for target in step.nested_task_ids():
+                before[step.name].add(self.names[target])
+                before[self.names[target]].discard(step.name)
         order: list[StepSpec] = []
         done: set[str] = set()
         visiting: set[str] = set()
@@ -208,20 +211,66 @@ class _Builder:
     def build(self) -> Any:
         from sagemaker.mlops.workflow.pipeline import Pipeline
 
-        branch_members: set[str] = set()
+        nested: set[str] = set()
         for step in self._build_order():
-            self.steps_by_task[step.task_id] = self._step(step)
-            if isinstance(step, ConditionStepSpec):
-                branch_members.update(step.if_steps, step.else_steps)
-        top_level = [
-            self.steps_by_task[s.task_id] for s in self.spec.steps if s.task_id not in branch_members
-        ]
+            builder = STEP_BUILDERS.get(type(step))
+            if builder is None:
+                raise PipelineDefinitionError(
+                    f"task {step.task_id!r}: no SDK builder for step kind {type(step).__name__}"
+                )
+            self.steps_by_task[step.task_id] = builder(step, self)
+            nested.update(step.nested_task_ids())
+        top_level = [self.steps_by_task[s.task_id] for s in self.spec.steps if s.task_id not in nested]
         return Pipeline(
             name=self.spec.name,
             parameters=list(self.parameters.values()),
             steps=top_level,
             sagemaker_session=self.session,
         )
+
+    # -- helpers for step builders -----------------------------------------------------------------------
+
+    def step_kwargs(self, step: StepSpec) -> dict[str, Any]:
+        """``name``, ``depends_on``, ``display_name`` and ``description`` as every SDK step takes them."""
+        return {
+            "name": step.name,
+            "depends_on": list(step.depends_on) or None,
+            "display_name": step.display_name,
+            "description": step.description,
+        }
+
+    def cache_config(self, step: StepSpec) -> Any:
+        """The SDK ``CacheConfig`` of ``step`` (None when it is not cached)."""
+        from sagemaker.mlops.workflow.steps import CacheConfig
+
+        if step.cache is None:
+            return None
+        return CacheConfig(enable_caching=True, expire_after=step.cache.expire_after)
+
+    def retry_policies(self, step: StepSpec) -> list[Any] | None:
+        """The SDK retry policies of ``step``."""
+        return _retries(step.retry_policies)
+
+    def default_output_uri(self, step: StepSpec, output_name: str) -> Any:
+        """``s3://<bucket>/<pipeline>/<execution id>/<step>/<output>``: where unnamed outputs go."""
+        from sagemaker.core.workflow.execution_variables import ExecutionVariables
+        from sagemaker.core.workflow.functions import Join
+
+        return Join(
+            on="/",
+            values=[
+                "s3:/",
+                self.bucket,
+                self.spec.name,
+                ExecutionVariables.PIPELINE_EXECUTION_ID,
+                step.name,
+                output_name,
+            ],
+        )
+
+    def sdk_step(self, task_id: str) -> Any:
+        """The SDK object of an already built step."""
+        return self.steps_by_task[task_id]
 
     # -- values ------------------------------------------------------------------------------------------
 
@@ -291,238 +340,31 @@ class _Builder:
             return [c.ConditionNot(expression=c.ConditionOr(conditions=negated))]
         raise PipelineDefinitionError(f"unsupported condition {condition!r}")
 
-    # -- steps -------------------------------------------------------------------------------------------
 
-    def _step(self, step: StepSpec) -> Any:
-        if isinstance(step, ProcessingStepSpec):
-            return self._processing(step)
-        if isinstance(step, TrainingStepSpec):
-            return self._training(step)
-        if isinstance(step, ConditionStepSpec):
-            return self._condition_step(step)
-        if isinstance(step, FailStepSpec):
-            from sagemaker.mlops.workflow.fail_step import FailStep
+def _retries(specs: tuple[RetrySpec, ...]) -> list[Any] | None:
+    from sagemaker.mlops.workflow.retry import (
+        SageMakerJobExceptionTypeEnum,
+        SageMakerJobStepRetryPolicy,
+        StepExceptionTypeEnum,
+        StepRetryPolicy,
+    )
 
-            return FailStep(
-                name=step.name,
-                error_message=self.resolve(step.error_message),
-                depends_on=list(step.depends_on) or None,
-            )
-        if isinstance(step, CustomStepSpec):
-            return self._custom(step)
-        raise PipelineDefinitionError(f"step {step.name!r}: unsupported step type {type(step).__name__}")
-
-    def _processing(self, step: ProcessingStepSpec) -> Any:
-        from sagemaker.core.processing import Processor, ScriptProcessor
-        from sagemaker.core.shapes import (
-            ProcessingInput,
-            ProcessingOutput,
-            ProcessingS3Input,
-            ProcessingS3Output,
-        )
-        from sagemaker.core.workflow.execution_variables import ExecutionVariables
-        from sagemaker.core.workflow.functions import Join
-        from sagemaker.core.workflow.properties import PropertyFile
-        from sagemaker.mlops.workflow.steps import ProcessingStep
-
-        common: dict[str, Any] = {
-            "role": self.spec.role_arn,
-            "image_uri": self.resolve(step.image_uri),
-            "instance_type": self.resolve(step.instance_type),
-            "instance_count": self.resolve(step.instance_count),
-            "volume_size_in_gb": self.resolve(step.volume_size_in_gb),
-            "max_runtime_in_seconds": self.resolve(step.max_runtime_in_seconds),
-            "env": {k: self.resolve(v) for k, v in step.environment} or None,
-            "sagemaker_session": self.session,
+    policies: list[Any] = []
+    for spec in specs:
+        common = {
+            "backoff_rate": spec.backoff_rate,
+            "interval_seconds": spec.interval_seconds,
+            "max_attempts": spec.max_attempts,
+            "expire_after_mins": spec.expire_after_mins,
         }
-        inputs = [
-            ProcessingInput(
-                input_name=item.name,
-                s3_input=ProcessingS3Input(
-                    s3_uri=self.resolve(item.source),
-                    local_path=item.local_path,
-                    s3_data_type="S3Prefix",
-                    s3_input_mode="File",
-                ),
-            )
-            for item in step.inputs
-        ]
-        outputs = [
-            ProcessingOutput(
-                output_name=item.name,
-                s3_output=ProcessingS3Output(
-                    s3_uri=self.resolve(item.destination)
-                    if item.destination is not None
-                    else Join(
-                        on="/",
-                        values=[
-                            "s3:/",
-                            self.bucket,
-                            self.spec.name,
-                            ExecutionVariables.PIPELINE_EXECUTION_ID,
-                            step.name,
-                            item.name,
-                        ],
-                    ),
-                    local_path=item.local_path,
-                    s3_upload_mode="EndOfJob",
-                ),
-            )
-            for item in step.outputs
-        ]
-        arguments = [self.resolve(a) for a in step.arguments] or None
-        if step.code is not None:
-            if not step.code.startswith("s3://") and not os.path.isfile(step.code):
-                raise PipelineDefinitionError(
-                    f"task {step.task_id!r} field 'code': script {step.code!r} does not exist"
-                )
-            processor = ScriptProcessor(command=list(step.command or ()), **common)
-            step_args = processor.run(code=step.code, inputs=inputs, outputs=outputs, arguments=arguments)
+        if spec.kind == "step":
+            # These SDK enums' metaclass maps any call to the default member: look members up by value.
+            types = [_enum_member(StepExceptionTypeEnum, t) for t in spec.exception_types]
+            policies.append(StepRetryPolicy(exception_types=types, **common))
         else:
-            processor = Processor(entrypoint=[self.resolve(e) for e in step.entrypoint or ()], **common)
-            step_args = processor.run(inputs=inputs, outputs=outputs, arguments=arguments)
-        property_files = []
-        for item in step.property_files:
-            property_file = PropertyFile(name=item.name, output_name=item.output_name, path=item.path)
-            self.property_files[(step.task_id, item.name)] = property_file
-            property_files.append(property_file)
-        return ProcessingStep(
-            name=step.name,
-            step_args=step_args,
-            property_files=property_files or None,
-            cache_config=self._cache(step),
-            depends_on=list(step.depends_on) or None,
-            retry_policies=self._retries(step.retry_policies),
-        )
-
-    def _training(self, step: TrainingStepSpec) -> Any:
-        from sagemaker.core.shapes import CheckpointConfig, OutputDataConfig
-        from sagemaker.mlops.workflow.steps import TrainingStep
-        from sagemaker.train import ModelTrainer
-        from sagemaker.train.configs import Compute, InputData, SourceCode, StoppingCondition
-
-        script = os.path.join(step.source_dir or "", step.entry_point)
-        if not os.path.isfile(script):
-            raise PipelineDefinitionError(
-                f"task {step.task_id!r} field 'entry_point': {script!r} does not exist"
-            )
-        if step.source_dir is None:
-            # A lone script is uploaded alone (not its whole folder), from a directory of its own whose path
-            # depends only on the script (the SDK writes the path into sm_drivers/sourcecode.json).
-            source_dir = os.path.join(tempfile.gettempdir(), "smpipe-code", tree_hash(script))
-            os.makedirs(source_dir, exist_ok=True)
-            shutil.copy2(script, source_dir)
-            source = SourceCode(source_dir=source_dir, entry_script=os.path.basename(script))
-        else:
-            source = SourceCode(source_dir=step.source_dir, entry_script=step.entry_point)
-        stopping: dict[str, Any] = {}
-        if step.max_runtime_in_seconds is not None:
-            stopping["max_runtime_in_seconds"] = step.max_runtime_in_seconds
-        if step.max_wait_in_seconds is not None:
-            stopping["max_wait_time_in_seconds"] = step.max_wait_in_seconds
-        compute: dict[str, Any] = {
-            "instance_type": self.resolve(step.instance_type),
-            "instance_count": step.instance_count,
-            "volume_size_in_gb": step.volume_size_in_gb,
-        }
-        if step.use_spot_instances:
-            compute["enable_managed_spot_training"] = True
-        kwargs: dict[str, Any] = {
-            "training_image": self.resolve(step.image_uri),
-            "role": self.spec.role_arn,
-            "sagemaker_session": self.session,
-            "base_job_name": step.name,
-            "source_code": source,
-            "compute": Compute(**compute),
-            "hyperparameters": {k: self.resolve(v) for k, v in step.hyperparameters},
-            "environment": {k: self.resolve(v) for k, v in step.environment},
-        }
-        if stopping:
-            kwargs["stopping_condition"] = StoppingCondition(**stopping)
-        if step.output_path is not None:
-            kwargs["output_data_config"] = OutputDataConfig(s3_output_path=self.resolve(step.output_path))
-        if step.checkpoint_s3_uri is not None:
-            kwargs["checkpoint_config"] = CheckpointConfig(s3_uri=self.resolve(step.checkpoint_s3_uri))
-        trainer = ModelTrainer(**kwargs)
-        channels = [InputData(channel_name=name, data_source=self.resolve(src)) for name, src in step.inputs]
-        step_args = trainer.train(input_data_config=channels or None, wait=False)
-        return TrainingStep(
-            name=step.name,
-            step_args=step_args,
-            cache_config=self._cache(step),
-            depends_on=list(step.depends_on) or None,
-            retry_policies=self._retries(step.retry_policies),
-        )
-
-    def _condition_step(self, step: ConditionStepSpec) -> Any:
-        from sagemaker.mlops.workflow.condition_step import ConditionStep
-
-        assert step.condition is not None
-        return ConditionStep(
-            name=step.name,
-            depends_on=list(step.depends_on) or None,
-            conditions=self.condition(step.condition, top_level=True),
-            if_steps=[self.steps_by_task[t] for t in step.if_steps],
-            else_steps=[self.steps_by_task[t] for t in step.else_steps],
-        )
-
-    def _custom(self, step: CustomStepSpec) -> Any:
-        assert step.factory is not None
-        context = CompileContext(
-            session=self.session,
-            role_arn=self.spec.role_arn,
-            default_bucket=self.bucket,
-            pipeline_name=self.spec.name,
-            step_name=step.name,
-            _parameters=self.parameters,
-            _steps=self.steps_by_task,
-            _resolver=self.resolve,
-        )
-        built = step.factory(context)
-        if getattr(built, "name", None) != step.name:
-            raise PipelineDefinitionError(
-                f"task {step.task_id!r} field 'step_factory': the factory returned "
-                f"{type(built).__name__} named {getattr(built, 'name', None)!r}; name it ctx.step_name "
-                f"({step.name!r})"
-            )
-        if step.depends_on:
-            existing = [d if isinstance(d, str) else d.name for d in (built.depends_on or [])]
-            built.depends_on = sorted(set(existing) | set(step.depends_on))
-        return built
-
-    @staticmethod
-    def _cache(step: ProcessingStepSpec | TrainingStepSpec) -> Any:
-        from sagemaker.mlops.workflow.steps import CacheConfig
-
-        if step.cache is None:
-            return None
-        return CacheConfig(enable_caching=True, expire_after=step.cache.expire_after)
-
-    @staticmethod
-    def _retries(specs: tuple[RetrySpec, ...]) -> list[Any] | None:
-        from sagemaker.mlops.workflow.retry import (
-            SageMakerJobExceptionTypeEnum,
-            SageMakerJobStepRetryPolicy,
-            StepExceptionTypeEnum,
-            StepRetryPolicy,
-        )
-
-        policies: list[Any] = []
-        for spec in specs:
-            common = {
-                "backoff_rate": spec.backoff_rate,
-                "interval_seconds": spec.interval_seconds,
-                "max_attempts": spec.max_attempts,
-                "expire_after_mins": spec.expire_after_mins,
-            }
-            if spec.kind == "step":
-                # These SDK enums' metaclass maps any call to the default member: look members up by value.
-                types = [_enum_member(StepExceptionTypeEnum, t) for t in spec.exception_types]
-                policies.append(StepRetryPolicy(exception_types=types, **common))
-            else:
-                job_types = [_enum_member(SageMakerJobExceptionTypeEnum, t) for t in spec.exception_types]
-                policies.append(SageMakerJobStepRetryPolicy(exception_types=job_types, **common))
-        return policies or None
+            job_types = [_enum_member(SageMakerJobExceptionTypeEnum, t) for t in spec.exception_types]
+            policies.append(SageMakerJobStepRetryPolicy(exception_types=job_types, **common))
+    return policies or None
 
 
 def _enum_member(enum: Any, value: str) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import string
 import threading
 from datetime import UTC, datetime
@@ -16,17 +15,10 @@ from airflow_provider_smpipe.local.definition import (
     parse_definition,
     resolve_parameters,
 )
-from airflow_provider_smpipe.local.expressions import (
-    EvalContext,
-    ExpressionError,
-    evaluate,
-    evaluate_conditions,
-    to_text,
-    walk,
-)
-from airflow_provider_smpipe.local.jobs import JobContext, JobRun
+from airflow_provider_smpipe.local.expressions import EvalContext, ExpressionError, walk
 from airflow_provider_smpipe.local.s3io import S3IO
 from airflow_provider_smpipe.local.state import Execution, JobRecord, StepRun, Store
+from airflow_provider_smpipe.local.steps.base import STEP_RUNNERS, Services, StepEnv, job_name
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,12 +35,7 @@ def random_id(length: int = 12) -> str:
     return "".join(random.choices(_ALNUM, k=length))
 
 
-def job_name(execution_id: str, step_name: str) -> str:
-    """``pipelines-<execution id>-<step>-<random>`` within SageMaker's 63-character job names."""
-    suffix = "".join(random.choices(string.ascii_letters + string.digits, k=10))
-    step = re.sub(r"[^A-Za-z0-9-]+", "-", step_name).strip("-") or "step"
-    room = 63 - len(f"pipelines-{execution_id}--{suffix}")
-    return f"pipelines-{execution_id}-{step[:room].rstrip('-')}-{suffix}"
+__all__ = ["Executor", "job_name", "random_id"]
 
 
 class _Running:
@@ -56,7 +43,7 @@ class _Running:
 
     def __init__(self, thread: threading.Thread) -> None:
         self.thread = thread
-        self.job_run: JobRun | None = None
+        self.env: StepEnv | None = None
 
 
 class Executor:
@@ -102,9 +89,8 @@ class Executor:
                 run = execution.steps.get(name)
                 if run is not None and run.status in ("Starting", "Executing"):
                     run.status = "Stopping"
-                if running.job_run is not None:
-                    running.job_run.job.stop_requested = True
-                    running.job_run.stop()
+                if running.env is not None:
+                    running.env.stop()
             execution.changed.notify_all()
 
     def retry(self, execution: Execution, parallelism: int | None) -> None:
@@ -149,11 +135,7 @@ class Executor:
             run = execution.steps.get(name)
             if run is None:
                 return None
-            if run.job is not None:
-                return run.job.describe()
-            if run.outcome is not None:
-                return {"Outcome": "True" if run.outcome else "False"}
-            return {}
+            return run.properties() if run.properties is not None else {}
 
         def property_file(step_name: str, file_name: str) -> Any:
             if (step_name, file_name) in files:
@@ -280,26 +262,31 @@ class Executor:
         running[step.name] = holder
         holder.thread.start()
 
+    def _services(self) -> Services:
+        return Services(
+            store=self.store, endpoint_url=self.endpoint_url, state_dir=self.state_dir, s3=self._s3_for
+        )
+
     def _run_step(
         self, execution: Execution, step: StepDef, run: StepRun, ctx: EvalContext, holder: _Running
     ) -> None:
+        env = StepEnv(execution=execution, step=step, run=run, ctx=ctx, services=self._services())
+        with execution.changed:
+            holder.env = env
         try:
-            if step.type in ("Processing", "Training"):
-                self._run_job_step(execution, step, run, ctx, holder)
-            elif step.type == "Condition":
-                run.status = "Executing"
-                outcome = evaluate_conditions(step.arguments.get("Conditions") or [], ctx)
-                run.outcome = outcome
-                run.metadata = {"Condition": {"Outcome": "True" if outcome else "False"}}
-                run.finish("Succeeded")
-            elif step.type == "Fail":
-                run.status = "Executing"
-                message = evaluate(step.arguments.get("ErrorMessage", ""), ctx)
-                text = message if isinstance(message, str) else str(message)
-                run.metadata = {"Fail": {"ErrorMessage": text}}
-                run.finish("Failed", text)
+            runner = STEP_RUNNERS.get(step.type)
+            if runner is None:
+                run.finish(
+                    "Failed",
+                    f"step type {step.type} is not supported by the local backend (it runs "
+                    f"{', '.join(sorted(STEP_RUNNERS))})",
+                )
+            elif execution.stop_requested:
+                run.finish("Stopped")
             else:
-                run.finish("Failed", f"step type {step.type} is not supported by the local backend")
+                runner(env)
+                if run.status not in ("Succeeded", "Failed", "Stopped"):
+                    raise RuntimeError(f"the {step.type} runner left the step {run.status}")
         except ExpressionError as err:
             run.finish("Failed", f"ClientError: {err}")
         except Exception as err:  # never leave a step hanging in Executing
@@ -310,56 +297,9 @@ class Executor:
                 execution.last_modified_time = run.end_time or execution.last_modified_time
                 execution.changed.notify_all()
 
-    def _run_job_step(
-        self, execution: Execution, step: StepDef, run: StepRun, ctx: EvalContext, holder: _Running
-    ) -> None:
-        kind: Any = "processing" if step.type == "Processing" else "training"
-        request = evaluate(step.arguments, ctx)
-        # The API carries these maps as strings; typed parameters resolve to numbers or booleans.
-        for key in ("HyperParameters", "Environment"):
-            if isinstance(request.get(key), dict):
-                request[key] = {str(k): to_text(v) for k, v in request[key].items()}
-        for spec in ("AppSpecification", "AlgorithmSpecification"):
-            for key in ("ContainerEntrypoint", "ContainerArguments"):
-                if isinstance((request.get(spec) or {}).get(key), list):
-                    request[spec][key] = [to_text(v) for v in request[spec][key]]
-        name = job_name(execution.execution_id, step.name)
-        resource = "processing-job" if kind == "processing" else "training-job"
-        arn = f"arn:aws:sagemaker:{execution.region}:{execution.account}:{resource}/{name}"
-        job = JobRecord(kind=kind, name=name, arn=arn, request=request, pipeline_execution_arn=execution.arn)
-        self.store.add_job(execution.account, execution.region, job)
-        run.job = job
-        run.metadata = {"ProcessingJob" if kind == "processing" else "TrainingJob": {"Arn": arn}}
-        job_run = JobRun(
-            job,
-            JobContext(
-                endpoint_url=self.endpoint_url(),
-                account=execution.account,
-                region=execution.region,
-                state_dir=self.state_dir,
-                s3=self._s3_for(execution.region),
-            ),
-        )
-        with execution.changed:
-            holder.job_run = job_run
-            if execution.stop_requested:
-                job.set_status("Stopped", "Stopped")
-                run.finish("Stopped")
-                return
-            run.status = "Executing"
-        job_run.run()
-        if job.status == "Completed":
-            run.finish("Succeeded")
-        elif job.status == "Stopped" or job.stop_requested:
-            if job.status != "Stopped":
-                job.set_status("Stopped", "Stopped")
-            run.finish("Stopped")
-        else:
-            run.finish("Failed", job.failure_reason or "the job failed")
-
     def stop_job(self, execution: Execution, job: JobRecord) -> None:
         """StopProcessingJob/StopTrainingJob on a pipeline's job: stop just that job."""
         with execution.changed:
             for running in self._running.get(execution.arn, {}).values():
-                if running.job_run is not None and running.job_run.job is job:
-                    running.job_run.stop()
+                if running.env is not None and running.env.stop_job(job):
+                    return

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from airflow_provider_smpipe.local.api import SageMakerApi
 from airflow_provider_smpipe.local.errors import ApiError
 from airflow_provider_smpipe.local.executor import Executor
 from airflow_provider_smpipe.local.faults import FaultConfig, FaultInjector, error_body
 from airflow_provider_smpipe.local.s3io import INTERNAL_HEADER
-from airflow_provider_smpipe.local.sagemaker_api import SageMakerApi
 from airflow_provider_smpipe.local.state import Store
 from airflow_provider_smpipe.local.validation import validate_output
 
@@ -145,7 +145,7 @@ class LocalApp:
                         start_response, fault.status, fault.code, fault.message, json_protocol, query_protocol
                     )
 
-        if service == "sagemaker" and operation in self.api.handlers:
+        if service == "sagemaker" and self.api.handles(operation):
             return self._sagemaker(environ, start_response, operation, body, access_key, region)
         if service == "sagemaker" and operation == "CreatePipeline":
             return self._create_pipeline(environ, start_response, body)
@@ -166,7 +166,7 @@ class LocalApp:
     ) -> Iterable[bytes]:
         try:
             request = json.loads(body or b"{}")
-            result = self.api.handlers[operation](request, _account_for(access_key), region)
+            result = self.api.call(operation, request, _account_for(access_key), region)
         except ApiError as err:
             return self._error(start_response, err.status, err.code, err.message, True, False)
         except Exception as err:

@@ -9,9 +9,13 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-JobKind = Literal["processing", "training"]
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+#: A job kind registered in ``local/jobs/`` ("processing", "training", ...).
+JobKind = str
 
 
 def now() -> float:
@@ -20,7 +24,7 @@ def now() -> float:
 
 @dataclass
 class JobRecord:
-    """A processing or training job a pipeline step created (resolved request + run state)."""
+    """A job a pipeline step created (resolved request + run state); its kind renders its API views."""
 
     kind: JobKind
     name: str
@@ -37,6 +41,10 @@ class JobRecord:
     last_modified_time: float = field(default_factory=now)
     model_artifacts: str | None = None
     stop_requested: bool = False
+    #: Final metric values read from the log (``MetricDefinitions``).
+    metrics: dict[str, float] = field(default_factory=dict)
+    #: The tuning job that started this training job, if any.
+    parent_arn: str | None = None
 
     def set_status(self, status: str, secondary: str | None = None, reason: str | None = None) -> None:
         self.status = status
@@ -49,100 +57,16 @@ class JobRecord:
             self.end_time = self.last_modified_time
 
     def describe(self) -> dict[str, Any]:
-        return self._describe_processing() if self.kind == "processing" else self._describe_training()
+        """The Describe*Job response, as the job's kind renders it."""
+        from airflow_provider_smpipe.local.jobs import JOB_KINDS
 
-    def _describe_processing(self) -> dict[str, Any]:
-        req = self.request
-        out: dict[str, Any] = {
-            "ProcessingJobName": self.name,
-            "ProcessingJobArn": self.arn,
-            "ProcessingResources": req["ProcessingResources"],
-            "AppSpecification": req["AppSpecification"],
-            "ProcessingJobStatus": self.status,
-            "CreationTime": self.creation_time,
-            "LastModifiedTime": self.last_modified_time,
-        }
-        for key in ("ProcessingInputs", "ProcessingOutputConfig", "StoppingCondition", "Environment"):
-            if req.get(key):
-                out[key] = req[key]
-        for key in ("NetworkConfig", "RoleArn", "ExperimentConfig"):
-            if req.get(key):
-                out[key] = req[key]
-        if self.start_time is not None:
-            out["ProcessingStartTime"] = self.start_time
-        if self.end_time is not None:
-            out["ProcessingEndTime"] = self.end_time
-        if self.failure_reason:
-            out["FailureReason"] = self.failure_reason
-        if self.exit_message:
-            out["ExitMessage"] = self.exit_message[:1024]
-        return out
-
-    def _describe_training(self) -> dict[str, Any]:
-        req = self.request
-        out: dict[str, Any] = {
-            "TrainingJobName": self.name,
-            "TrainingJobArn": self.arn,
-            "TrainingJobStatus": self.status,
-            "SecondaryStatus": self.secondary_status,
-            "AlgorithmSpecification": req["AlgorithmSpecification"],
-            "ResourceConfig": req["ResourceConfig"],
-            "StoppingCondition": req.get("StoppingCondition") or {"MaxRuntimeInSeconds": 86400},
-            "CreationTime": self.creation_time,
-            "LastModifiedTime": self.last_modified_time,
-            "ModelArtifacts": {"S3ModelArtifacts": self.model_artifacts or ""},
-        }
-        for key in (
-            "HyperParameters",
-            "RoleArn",
-            "InputDataConfig",
-            "OutputDataConfig",
-            "Environment",
-            "CheckpointConfig",
-            "VpcConfig",
-            "ExperimentConfig",
-        ):
-            if req.get(key):
-                out[key] = req[key]
-        if self.start_time is not None:
-            out["TrainingStartTime"] = self.start_time
-            elapsed = (self.end_time or now()) - self.start_time
-            out["TrainingTimeInSeconds"] = max(int(elapsed), 1)
-            out["BillableTimeInSeconds"] = max(int(elapsed), 1)
-        if self.end_time is not None:
-            out["TrainingEndTime"] = self.end_time
-        if self.failure_reason:
-            out["FailureReason"] = self.failure_reason
-        out["SecondaryStatusTransitions"] = [
-            {"Status": self.secondary_status, "StartTime": self.start_time or self.creation_time}
-        ]
-        return out
+        return JOB_KINDS[self.kind].describe(self)
 
     def summary(self) -> dict[str, Any]:
-        if self.kind == "processing":
-            out: dict[str, Any] = {
-                "ProcessingJobName": self.name,
-                "ProcessingJobArn": self.arn,
-                "CreationTime": self.creation_time,
-                "LastModifiedTime": self.last_modified_time,
-                "ProcessingJobStatus": self.status,
-            }
-            if self.end_time is not None:
-                out["ProcessingEndTime"] = self.end_time
-            if self.failure_reason:
-                out["FailureReason"] = self.failure_reason
-            return out
-        out = {
-            "TrainingJobName": self.name,
-            "TrainingJobArn": self.arn,
-            "CreationTime": self.creation_time,
-            "LastModifiedTime": self.last_modified_time,
-            "TrainingJobStatus": self.status,
-            "SecondaryStatus": self.secondary_status,
-        }
-        if self.end_time is not None:
-            out["TrainingEndTime"] = self.end_time
-        return out
+        """The List*Jobs summary, as the job's kind renders it."""
+        from airflow_provider_smpipe.local.jobs import JOB_KINDS
+
+        return JOB_KINDS[self.kind].summary(self)
 
 
 @dataclass
@@ -161,6 +85,10 @@ class StepRun:
     outcome: bool | None = None
     display_name: str | None = None
     description: str | None = None
+    #: What ``Steps.<name>.<path>`` reads (a Describe* response); set by the step's runner.
+    properties: Callable[[], dict[str, Any]] | None = None
+    #: ``CacheHitResult`` when the step reused an earlier execution's result.
+    cache_hit_result: dict[str, Any] | None = None
 
     def finish(self, status: str, reason: str | None = None) -> None:
         self.status = status
@@ -184,6 +112,8 @@ class StepRun:
             out["EndTime"] = self.end_time
         if self.failure_reason:
             out["FailureReason"] = self.failure_reason
+        if self.cache_hit_result:
+            out["CacheHitResult"] = self.cache_hit_result
         return out
 
 

@@ -1,22 +1,18 @@
 """Plain dataclasses describing one SageMaker pipeline: what the group compiles to before the SDK is involved.
 
-Step operators translate themselves into a :class:`StepSpec`; the group assembles a :class:`PipelineSpec`; the
-compiler turns that into SDK objects and the definition JSON. Values may be plain data or references
+Step operators translate themselves into a :class:`StepSpec` subclass (one module per step kind in
+:mod:`airflow_provider_smpipe.model.steps`); the group assembles a :class:`PipelineSpec`; the compiler turns that
+into SDK objects and the definition JSON. Values may be plain data or references
 (:mod:`airflow_provider_smpipe.model.references`); references still name steps by Airflow task id.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from airflow_provider_smpipe.model.references import Condition, Operand, ParameterType, PrimitiveValue
-
-PROCESSING_INPUT_ROOT = "/opt/ml/processing/input"
-PROCESSING_OUTPUT_ROOT = "/opt/ml/processing/output"
+    from airflow_provider_smpipe.model.references import ParameterType, PrimitiveValue
 
 
 @dataclass(frozen=True)
@@ -47,93 +43,27 @@ class RetrySpec:
 
 
 @dataclass(frozen=True)
-class ProcessingInputSpec:
-    name: str
-    source: Operand
-    local_path: str
-
-
-@dataclass(frozen=True)
-class ProcessingOutputSpec:
-    name: str
-    destination: Operand | None
-    local_path: str
-
-
-@dataclass(frozen=True)
-class PropertyFileSpec:
-    name: str
-    output_name: str
-    path: str
-
-
-@dataclass(frozen=True)
 class StepSpec:
-    """What every step has. ``name`` is the SageMaker step name, ``task_id`` the Airflow task it mirrors."""
+    """What every step has. ``name`` is the SageMaker step name, ``task_id`` the Airflow task it mirrors.
+
+    ``step_type`` is the SageMaker step type the spec compiles to (``StepTypeEnum`` value); the compiler and the
+    local backend find the code for a spec through it. ``cache`` and ``retry_policies`` are used by the step
+    kinds SageMaker allows them on (the operators refuse them elsewhere).
+    """
+
+    step_type: ClassVar[str] = ""
 
     name: str
     task_id: str
     depends_on: tuple[str, ...] = ()
     display_name: str | None = None
     description: str | None = None
-
-
-@dataclass(frozen=True)
-class ProcessingStepSpec(StepSpec):
-    image_uri: Operand = ""
-    code: str | None = None
-    command: tuple[str, ...] | None = None
-    entrypoint: tuple[Operand, ...] | None = None
-    arguments: tuple[Operand, ...] = ()
-    inputs: tuple[ProcessingInputSpec, ...] = ()
-    outputs: tuple[ProcessingOutputSpec, ...] = ()
-    property_files: tuple[PropertyFileSpec, ...] = ()
-    instance_type: Operand = "ml.m5.large"
-    instance_count: Operand = 1
-    volume_size_in_gb: Operand = 30
-    max_runtime_in_seconds: Operand | None = None
-    environment: tuple[tuple[str, Operand], ...] = ()
     cache: CacheSpec | None = None
     retry_policies: tuple[RetrySpec, ...] = ()
 
-
-@dataclass(frozen=True)
-class TrainingStepSpec(StepSpec):
-    image_uri: Operand = ""
-    entry_point: str = ""
-    source_dir: str | None = None
-    hyperparameters: tuple[tuple[str, Operand], ...] = ()
-    inputs: tuple[tuple[str, Operand], ...] = ()
-    instance_type: Operand = "ml.m5.large"
-    instance_count: int = 1
-    volume_size_in_gb: int = 30
-    max_runtime_in_seconds: int | None = None
-    environment: tuple[tuple[str, Operand], ...] = ()
-    output_path: Operand | None = None
-    use_spot_instances: bool = False
-    max_wait_in_seconds: int | None = None
-    checkpoint_s3_uri: Operand | None = None
-    cache: CacheSpec | None = None
-    retry_policies: tuple[RetrySpec, ...] = ()
-
-
-@dataclass(frozen=True)
-class ConditionStepSpec(StepSpec):
-    condition: Condition | None = None
-    if_steps: tuple[str, ...] = ()
-    else_steps: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class FailStepSpec(StepSpec):
-    error_message: Operand | None = None
-
-
-@dataclass(frozen=True)
-class CustomStepSpec(StepSpec):
-    """The escape hatch: ``factory(context)`` returns any SageMaker SDK step."""
-
-    factory: Callable[[Any], Any] | None = None
+    def nested_task_ids(self) -> tuple[str, ...]:
+        """Task ids of steps this step holds inside its own definition (a condition's branches)."""
+        return ()
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from airflow.sdk import BaseOperator
 
@@ -21,6 +21,7 @@ from airflow_provider_smpipe.links.sagemaker import (
     SageMakerStepLogsLink,
 )
 from airflow_provider_smpipe.model.references import (
+    ModelArtifactsRef,
     PropertyFileRef,
     StepOutputRef,
     StepPropertyRef,
@@ -38,8 +39,15 @@ RetryArg = Mapping[str, Any]
 class SageMakerPipelineStepOperator(StepRuntimeMixin, BaseOperator, abc.ABC):
     """Base of the step operators: one Airflow task = one step of the group's SageMaker pipeline.
 
-    Subclasses implement :meth:`to_step_spec`. They must be created inside a
-    :class:`~airflow_provider_smpipe.SageMakerPipelineTaskGroup`.
+    Subclasses implement :meth:`to_step_spec` (passing :meth:`common_spec_fields` on). They must be created
+    inside a :class:`~airflow_provider_smpipe.SageMakerPipelineTaskGroup`. The task's ``task_display_name``, when
+    set, is also the step's display name in SageMaker.
+
+    :param description: The step's description in the pipeline definition.
+    :param cache: ``True`` to cache the step, an ISO 8601 duration such as ``"P30D"`` to cache it for that long
+        (step kinds SageMaker caches: processing, training, transform, tuning).
+    :param retry_policies: SageMaker retry policies as dicts (see :func:`retry_specs`), on the step kinds that
+        take them.
     """
 
     ui_color = "#d9f1e3"
@@ -48,9 +56,36 @@ class SageMakerPipelineStepOperator(StepRuntimeMixin, BaseOperator, abc.ABC):
         SageMakerStepJobLink(),
         SageMakerStepLogsLink(),
     )
+    #: Whether SageMaker caches this step kind (``CacheConfig``).
+    supports_cache: ClassVar[bool] = False
+    #: Which retry policies the step kind takes: none, step exceptions only, or step and job failures.
+    supported_retry_kinds: ClassVar[frozenset[str]] = frozenset()
+    #: Whether :attr:`model_artifacts` (a ``model.tar.gz`` URI) can be referred to.
+    produces_model_artifacts: ClassVar[bool] = False
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        description: str | None = None,
+        cache: CacheArg = None,
+        retry_policies: Sequence[RetryArg] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
+        self.description = description
+        self.cache = cache
+        self.retry_policies = list(retry_policies) if retry_policies is not None else None
+        where = f"task {self.task_id!r}"
+        if cache_spec(self.task_id, cache) is not None and not self.supports_cache:
+            raise PipelineDefinitionError(
+                f"{where} field 'cache': SageMaker does not cache {type(self).__name__} steps"
+            )
+        for spec in retry_specs(self.task_id, self.retry_policies):
+            if spec.kind not in self.supported_retry_kinds:
+                what = "retry policies" if not self.supported_retry_kinds else "SageMaker job retry policies"
+                raise PipelineDefinitionError(
+                    f"{where} field 'retry_policies': {type(self).__name__} steps take no {what}"
+                )
         from airflow_provider_smpipe.task_group import find_pipeline_group
 
         group = find_pipeline_group(self.task_group)
@@ -69,6 +104,19 @@ class SageMakerPipelineStepOperator(StepRuntimeMixin, BaseOperator, abc.ABC):
     @abc.abstractmethod
     def to_step_spec(self, *, name: str, depends_on: tuple[str, ...]) -> StepSpec:
         """Translate this task's (rendered) arguments into the plain step model."""
+
+    def common_spec_fields(self, name: str, depends_on: tuple[str, ...]) -> dict[str, Any]:
+        """The :class:`StepSpec` fields every step kind has, as keyword arguments."""
+        display_name = self._task_display_name
+        return {
+            "name": name,
+            "task_id": self.task_id,
+            "depends_on": depends_on,
+            "display_name": display_name,
+            "description": self.description,
+            "cache": cache_spec(self.task_id, self.cache),
+            "retry_policies": retry_specs(self.task_id, self.retry_policies),
+        }
 
     def reference_fields(self) -> Mapping[str, Any]:
         """Arguments that may hold references, by field name (checked by the group at parse time)."""
@@ -94,6 +142,15 @@ class SageMakerPipelineStepOperator(StepRuntimeMixin, BaseOperator, abc.ABC):
         (Airflow's own ``task.output``, the XComArg of the task's return value, keeps its meaning.)
         """
         return StepOutputRef(self.task_id, name)
+
+    @property
+    def model_artifacts(self) -> ModelArtifactsRef:
+        """The S3 URI of the ``model.tar.gz`` this step writes (training; tuning: its best training job)."""
+        if not self.produces_model_artifacts:
+            raise PipelineDefinitionError(
+                f"task {self.task_id!r}: a {type(self).__name__} step writes no model artifacts"
+            )
+        return ModelArtifactsRef(self.task_id)
 
     def property_value(self, file_name: str, json_path: str) -> PropertyFileRef:
         """A value from one of this step's property files, e.g. ``("evaluation", "metrics.auc.value")``."""

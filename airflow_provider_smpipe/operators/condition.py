@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow_provider_smpipe.exceptions import PipelineDefinitionError
 from airflow_provider_smpipe.model.references import Condition, all_of
-from airflow_provider_smpipe.model.spec import ConditionStepSpec
+from airflow_provider_smpipe.model.steps.condition import ConditionStepSpec
 from airflow_provider_smpipe.operators.base import SageMakerPipelineStepOperator
 
 BranchArg = Sequence[Any] | None
@@ -64,9 +64,7 @@ class SageMakerConditionStepOperator(SageMakerPipelineStepOperator):
 
     def to_step_spec(self, *, name: str, depends_on: tuple[str, ...]) -> ConditionStepSpec:
         return ConditionStepSpec(
-            name=name,
-            task_id=self.task_id,
-            depends_on=depends_on,
+            **self.common_spec_fields(name, depends_on),
             condition=self.condition,
             if_steps=tuple(self.if_steps),
             else_steps=tuple(self.else_steps),

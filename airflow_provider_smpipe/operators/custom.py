@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smpipe.exceptions import PipelineDefinitionError
-from airflow_provider_smpipe.model.spec import CustomStepSpec
+from airflow_provider_smpipe.model.steps.custom import CustomStepSpec
 from airflow_provider_smpipe.operators.base import SageMakerPipelineStepOperator
 
 if TYPE_CHECKING:
@@ -48,6 +48,4 @@ class SageMakerStepOperator(SageMakerPipelineStepOperator):
         return {"upstream_references": self.upstream_references}
 
     def to_step_spec(self, *, name: str, depends_on: tuple[str, ...]) -> CustomStepSpec:
-        return CustomStepSpec(
-            name=name, task_id=self.task_id, depends_on=depends_on, factory=self.step_factory
-        )
+        return CustomStepSpec(**self.common_spec_fields(name, depends_on), factory=self.step_factory)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smpipe.model.spec import FailStepSpec
+from airflow_provider_smpipe.model.steps.fail import FailStepSpec
 from airflow_provider_smpipe.operators.base import SageMakerPipelineStepOperator
 
 if TYPE_CHECKING:
@@ -31,6 +31,4 @@ class SageMakerFailStepOperator(SageMakerPipelineStepOperator):
         return {"error_message": self.error_message}
 
     def to_step_spec(self, *, name: str, depends_on: tuple[str, ...]) -> FailStepSpec:
-        return FailStepSpec(
-            name=name, task_id=self.task_id, depends_on=depends_on, error_message=self.error_message
-        )
+        return FailStepSpec(**self.common_spec_fields(name, depends_on), error_message=self.error_message)

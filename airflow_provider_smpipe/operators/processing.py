@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smpipe.exceptions import PipelineDefinitionError
-from airflow_provider_smpipe.model.spec import (
+from airflow_provider_smpipe.model.steps.processing import (
     PROCESSING_INPUT_ROOT,
     PROCESSING_OUTPUT_ROOT,
     ProcessingInputSpec,
@@ -16,12 +16,8 @@ from airflow_provider_smpipe.model.spec import (
     PropertyFileSpec,
 )
 from airflow_provider_smpipe.operators.base import (
-    CacheArg,
-    RetryArg,
     SageMakerPipelineStepOperator,
-    cache_spec,
     environment_items,
-    retry_specs,
 )
 
 if TYPE_CHECKING:
@@ -56,6 +52,9 @@ class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):
     :param retry_policies: SageMaker retry policies as dicts (see ``retry_specs``).
     """
 
+    supports_cache = True
+    supported_retry_kinds = frozenset({"step", "job"})
+
     template_fields: Sequence[str] = (
         "image_uri",
         "command",
@@ -83,8 +82,6 @@ class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):
         volume_size_in_gb: int | Operand = 30,
         max_runtime_in_seconds: int | Operand | None = None,
         environment: Mapping[str, Operand] | None = None,
-        cache: CacheArg = None,
-        retry_policies: Sequence[RetryArg] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -101,8 +98,6 @@ class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):
         self.volume_size_in_gb = volume_size_in_gb
         self.max_runtime_in_seconds = max_runtime_in_seconds
         self.environment = dict(environment) if environment is not None else None
-        self.cache = cache
-        self.retry_policies = list(retry_policies) if retry_policies is not None else None
         self._check_arguments()
 
     def _check_arguments(self) -> None:
@@ -128,8 +123,6 @@ class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):
                     f"{where} field 'property_files[{name!r}]': output {output_name!r} is not one of this "
                     f"step's outputs {sorted(self._output_destinations())}"
                 )
-        cache_spec(self.task_id, self.cache)
-        retry_specs(self.task_id, self.retry_policies)
 
     def _output_destinations(self) -> dict[str, Operand | None]:
         if self.outputs is None:
@@ -178,9 +171,7 @@ class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):
     def to_step_spec(self, *, name: str, depends_on: tuple[str, ...]) -> ProcessingStepSpec:
         where = f"task {self.task_id!r}"
         return ProcessingStepSpec(
-            name=name,
-            task_id=self.task_id,
-            depends_on=depends_on,
+            **self.common_spec_fields(name, depends_on),
             image_uri=self.image_uri,
             code=self.resolved_code_path(),
             command=tuple(self.command) if self.command else None,
@@ -203,8 +194,6 @@ class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):
             volume_size_in_gb=self.volume_size_in_gb,
             max_runtime_in_seconds=self.max_runtime_in_seconds,
             environment=environment_items(self.task_id, self.environment),
-            cache=cache_spec(self.task_id, self.cache),
-            retry_policies=retry_specs(self.task_id, self.retry_policies),
         )
 
 

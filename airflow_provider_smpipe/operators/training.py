@@ -6,19 +6,16 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smpipe.exceptions import PipelineDefinitionError
-from airflow_provider_smpipe.model.references import ModelArtifactsRef, Operand
-from airflow_provider_smpipe.model.spec import TrainingStepSpec
+from airflow_provider_smpipe.model.steps.training import TrainingStepSpec
 from airflow_provider_smpipe.operators.base import (
-    CacheArg,
-    RetryArg,
     SageMakerPipelineStepOperator,
-    cache_spec,
     environment_items,
-    retry_specs,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+
+    from airflow_provider_smpipe.model.references import Operand
 
 
 class SageMakerTrainingStepOperator(SageMakerPipelineStepOperator):
@@ -44,6 +41,10 @@ class SageMakerTrainingStepOperator(SageMakerPipelineStepOperator):
     :param cache: ``True`` or an ISO 8601 duration such as ``"P30D"`` to cache the step.
     :param retry_policies: SageMaker retry policies as dicts.
     """
+
+    supports_cache = True
+    supported_retry_kinds = frozenset({"step", "job"})
+    produces_model_artifacts = True
 
     template_fields: Sequence[str] = (
         "image_uri",
@@ -72,8 +73,6 @@ class SageMakerTrainingStepOperator(SageMakerPipelineStepOperator):
         use_spot_instances: bool = False,
         max_wait_in_seconds: int | None = None,
         checkpoint_s3_uri: str | Operand | None = None,
-        cache: CacheArg = None,
-        retry_policies: Sequence[RetryArg] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -91,8 +90,6 @@ class SageMakerTrainingStepOperator(SageMakerPipelineStepOperator):
         self.use_spot_instances = use_spot_instances
         self.max_wait_in_seconds = max_wait_in_seconds
         self.checkpoint_s3_uri = checkpoint_s3_uri
-        self.cache = cache
-        self.retry_policies = list(retry_policies) if retry_policies is not None else None
         self._check_arguments()
 
     def _check_arguments(self) -> None:
@@ -124,13 +121,6 @@ class SageMakerTrainingStepOperator(SageMakerPipelineStepOperator):
                 raise PipelineDefinitionError(
                     f"{where} field 'inputs': channel name {channel!r} is reserved by the SageMaker SDK"
                 )
-        cache_spec(self.task_id, self.cache)
-        retry_specs(self.task_id, self.retry_policies)
-
-    @property
-    def model_artifacts(self) -> ModelArtifactsRef:
-        """The S3 URI of the ``model.tar.gz`` this step writes."""
-        return ModelArtifactsRef(self.task_id)
 
     def reference_fields(self) -> Mapping[str, Any]:
         return {
@@ -157,9 +147,7 @@ class SageMakerTrainingStepOperator(SageMakerPipelineStepOperator):
     def to_step_spec(self, *, name: str, depends_on: tuple[str, ...]) -> TrainingStepSpec:
         source_dir, entry_point = self.resolved_source()
         return TrainingStepSpec(
-            name=name,
-            task_id=self.task_id,
-            depends_on=depends_on,
+            **self.common_spec_fields(name, depends_on),
             image_uri=self.image_uri,
             entry_point=entry_point,
             source_dir=source_dir,
@@ -174,6 +162,4 @@ class SageMakerTrainingStepOperator(SageMakerPipelineStepOperator):
             use_spot_instances=self.use_spot_instances,
             max_wait_in_seconds=self.max_wait_in_seconds,
             checkpoint_s3_uri=self.checkpoint_s3_uri,
-            cache=cache_spec(self.task_id, self.cache),
-            retry_policies=retry_specs(self.task_id, self.retry_policies),
         )

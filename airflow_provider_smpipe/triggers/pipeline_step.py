@@ -9,17 +9,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import contextvars
-import hashlib
-import json
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
 from datetime import datetime
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from airflow.providers.amazon.aws.links.base_aws import BaseAwsLink
 from airflow.triggers.base import (
@@ -30,25 +24,31 @@ from airflow.triggers.base import (
     TriggerEvent,
 )
 
-from airflow_provider_smpipe.executions import (
-    ExecutionSnapshot,
-    JobRef,
-    RunKey,
-    StepPhase,
-    StepState,
-    find_step,
-    job_from_metadata,
-)
+from airflow_provider_smpipe.executions import RunKey, StepPhase, StepState, find_step
 from airflow_provider_smpipe.hooks.pipeline import ExecutionNotFoundError, SageMakerPipelineHook
 from airflow_provider_smpipe.hooks.step_logs import LogCursor, SageMakerStepLogsHook
-from airflow_provider_smpipe.ratelimit import backoff_delay, is_transient_error
+from airflow_provider_smpipe.ratelimit import is_transient_error
+from airflow_provider_smpipe.triggers.log_cursors import (
+    LOG_CURSOR_DIR_ENV,
+    LOG_CURSOR_XCOM_KEY,
+    FileLogCursorStore,
+    LogCursorStore,
+    XComLogCursorStore,
+    _FallbackCursorStore,
+    default_cursor_dir,
+)
+from airflow_provider_smpipe.triggers.polling import active_pollers, subscribe_execution
+from airflow_provider_smpipe.triggers.step_kinds.base import JobRef, StepView, kind_of
+
+__all__ = [
+    "LOG_CURSOR_DIR_ENV",
+    "LOG_CURSOR_XCOM_KEY",
+    "SageMakerPipelineStepTrigger",
+    "active_pollers",
+    "subscribe_execution",
+]
 
 log = logging.getLogger(__name__)
-
-#: XCom key under which a running trigger keeps its log cursor.
-LOG_CURSOR_XCOM_KEY = "smpipe_log_cursor"
-#: Environment variable naming the directory of the file-based log cursor store.
-LOG_CURSOR_DIR_ENV = "SMPIPE_LOG_CURSOR_DIR"
 #: Log lines kept for the failure report.
 LAST_LOG_LINES = 30
 
@@ -63,280 +63,6 @@ def _iso(value: Any) -> str | None:
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value) if value else None
-
-
-# --------------------------------------------------------------------------------------- shared polling
-class _ExecutionPoller:
-    """One polling loop for one execution, shared by every subscribed trigger of the event loop."""
-
-    def __init__(self, key: tuple[Any, ...], hook: SageMakerPipelineHook, arn: str, interval: float) -> None:
-        self.key = key
-        self.hook = hook
-        self.arn = arn
-        self.interval = interval
-        self.refcount = 0
-        self.seq = 0
-        self.snapshot: ExecutionSnapshot | None = None
-        self.error: BaseException | None = None
-        self._published = asyncio.Event()
-        self._wake = asyncio.Event()
-        self.task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        # A fresh context: the poller's own log lines must not land in the log of whichever trigger
-        # happened to create it (the triggerer routes records by context variables).
-        self.task = asyncio.get_running_loop().create_task(
-            self._run(), name=f"smpipe-poll {self.arn}", context=contextvars.Context()
-        )
-
-    def _publish(self, snapshot: ExecutionSnapshot | None, error: BaseException | None) -> None:
-        self.seq += 1
-        if snapshot is not None:
-            snapshot.seq = self.seq
-        self.snapshot, self.error = snapshot, error
-        published, self._published = self._published, asyncio.Event()
-        published.set()
-
-    async def _sleep(self, seconds: float) -> None:
-        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that arrives while
-        # the inner wait completes, and the poller would never stop.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._wake.wait()
-        self._wake.clear()
-
-    async def _run(self) -> None:
-        failures = 0
-        while True:
-            try:
-                async with self.hook.async_client() as client:
-                    while True:
-                        execution = await self.hook.async_describe_execution(self.arn, client=client)
-                        steps = await self.hook.async_list_execution_steps(self.arn, client=client)
-                        self._publish(ExecutionSnapshot(execution=execution, steps=steps), None)
-                        failures = 0
-                        await self._sleep(self.interval)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                failures += 1
-                if is_transient_error(exc):
-                    delay = max(self.interval, backoff_delay(failures, base=2.0, cap=120.0))
-                    log.warning(
-                        "Polling execution %s failed transiently (%s); retrying in %.0f s",
-                        self.arn,
-                        exc,
-                        delay,
-                    )
-                else:
-                    delay = max(self.interval, 30.0)
-                    log.error("Polling execution %s failed: %s", self.arn, exc)
-                    self._publish(None, exc)
-                await self._sleep(delay)
-
-    async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            # Bounded: the caller is a trigger finishing; it must not hang on the poller.
-            await asyncio.wait({self.task}, timeout=5)
-
-
-class ExecutionSubscription:
-    """
-    A trigger's view of a shared :class:`_ExecutionPoller`.
-
-    :param poller: The shared poller.
-    """
-
-    def __init__(self, poller: _ExecutionPoller) -> None:
-        self._poller = poller
-        self._seen = 0
-
-    async def next_snapshot(self) -> ExecutionSnapshot:
-        """Wait for a snapshot newer than the last one returned; raise the poller's non-transient error."""
-        while self._poller.seq <= self._seen:
-            await self._poller._published.wait()
-        self._seen = self._poller.seq
-        if self._poller.error is not None:
-            raise self._poller.error
-        assert self._poller.snapshot is not None
-        return self._poller.snapshot
-
-    def refresh(self) -> None:
-        """Ask the poller to poll now (after a retry, for example)."""
-        self._poller._wake.set()
-
-
-_POLLERS: dict[tuple[Any, ...], _ExecutionPoller] = {}
-
-
-@asynccontextmanager
-async def subscribe_execution(
-    hook: SageMakerPipelineHook, execution_arn: str, poll_interval: float
-) -> AsyncIterator[ExecutionSubscription]:
-    """
-    Subscribe to the process-wide polling loop of one execution (created on first use, ref-counted).
-
-    One DescribePipelineExecution and one ListPipelineExecutionSteps (all pages) per interval per execution,
-    however many step triggers watch it; the interval is the smallest any subscriber asked for.
-
-    :param hook: The pipeline hook (its connection id and region are part of the key).
-    :param execution_arn: The pipeline execution ARN.
-    :param poll_interval: Seconds between polls.
-    """
-    key = (id(asyncio.get_running_loop()), hook.aws_conn_id, hook._region_name, execution_arn)
-    poller = _POLLERS.get(key)
-    if poller is None:
-        poller = _POLLERS[key] = _ExecutionPoller(key, hook, execution_arn, poll_interval)
-        poller.start()
-    else:
-        poller.interval = min(poller.interval, poll_interval)
-    poller.refcount += 1
-    try:
-        yield ExecutionSubscription(poller)
-    finally:
-        poller.refcount -= 1
-        if poller.refcount <= 0 and _POLLERS.get(key) is poller:
-            del _POLLERS[key]
-            await poller.stop()
-
-
-def active_pollers() -> int:
-    """Return how many shared polling loops run (tests, metrics)."""
-    return len(_POLLERS)
-
-
-# --------------------------------------------------------------------------------------- cursor stores
-class LogCursorStore(Protocol):
-    """Where a running trigger keeps its log cursor so that a rebuilt trigger resumes from it."""
-
-    async def load(self, job_name: str) -> dict[str, Any] | None:
-        """Return the saved cursor of ``job_name`` or None."""
-        ...
-
-    async def save(self, job_name: str, cursor: dict[str, Any]) -> None:
-        """Save the cursor of ``job_name``."""
-        ...
-
-
-class XComLogCursorStore:
-    """
-    Keep the cursor in an XCom of the deferred task instance (key ``smpipe_log_cursor``).
-
-    The triggerer's supervisor serves GetXCom/SetXCom for trigger code, so this works on every triggerer host.
-    The value carries the job name and try number: a new try, or another job, starts from the beginning.
-
-    :param dag_id: DAG id.
-    :param run_id: Run id.
-    :param task_id: Task id.
-    :param map_index: Map index.
-    :param try_number: The task instance's try number.
-    """
-
-    def __init__(self, *, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int) -> None:
-        self.ids = {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "map_index": map_index}
-        self.try_number = try_number
-
-    async def load(self, job_name: str) -> dict[str, Any] | None:
-        """Return the saved cursor of ``job_name`` for this try, or None."""
-        from airflow.sdk.execution_time.xcom import XCom
-
-        value = await XCom.aget_one(key=LOG_CURSOR_XCOM_KEY, **self.ids)
-        if (
-            isinstance(value, Mapping)
-            and value.get("job_name") == job_name
-            and value.get("try_number") == self.try_number
-        ):
-            return dict(value.get("cursor") or {})
-        return None
-
-    async def save(self, job_name: str, cursor: dict[str, Any]) -> None:
-        """Save the cursor of ``job_name`` for this try."""
-        from airflow.sdk.execution_time.xcom import XCom
-
-        value = {"job_name": job_name, "try_number": self.try_number, "cursor": cursor}
-        await XCom.aset(LOG_CURSOR_XCOM_KEY, value, **self.ids)
-
-
-def default_cursor_dir() -> Path:
-    """Return ``$SMPIPE_LOG_CURSOR_DIR`` or ``$AIRFLOW_HOME/smpipe/log-cursors``."""
-    explicit = os.environ.get(LOG_CURSOR_DIR_ENV)
-    if explicit:
-        return Path(explicit)
-    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
-    return Path(home) / "smpipe" / "log-cursors"
-
-
-class FileLogCursorStore:
-    """
-    Keep the cursor in a small JSON file per (execution, step, try, job): survives restarts on one host only.
-
-    :param directory: The state directory.
-    :param scope: Identifies the watcher: execution ARN (or run key), step name and try number.
-    """
-
-    def __init__(self, directory: Path, scope: str) -> None:
-        self.directory = directory
-        self.scope = scope
-
-    def _path(self, job_name: str) -> Path:
-        digest = hashlib.sha256(f"{self.scope}\0{job_name}".encode()).hexdigest()[:32]
-        return self.directory / f"{digest}.json"
-
-    async def load(self, job_name: str) -> dict[str, Any] | None:
-        """Return the saved cursor of ``job_name``, or None."""
-
-        def read() -> dict[str, Any] | None:
-            try:
-                data = json.loads(self._path(job_name).read_text())
-            except (OSError, ValueError):
-                return None
-            return data.get("cursor") if data.get("job_name") == job_name else None
-
-        return await asyncio.to_thread(read)
-
-    async def save(self, job_name: str, cursor: dict[str, Any]) -> None:
-        """Atomically save the cursor of ``job_name``."""
-
-        def write() -> None:
-            path = self._path(job_name)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"job_name": job_name, "scope": self.scope, "cursor": cursor}))
-            os.replace(tmp, path)
-
-        await asyncio.to_thread(write)
-
-
-class _FallbackCursorStore:
-    """Use the primary store; if it fails, log once and use the fallback from then on."""
-
-    def __init__(self, primary: LogCursorStore, fallback: LogCursorStore, logger: Any) -> None:
-        self.primary, self.fallback, self.log = primary, fallback, logger
-        self.failed = False
-
-    async def load(self, job_name: str) -> dict[str, Any] | None:
-        if not self.failed:
-            try:
-                found = await self.primary.load(job_name)
-            except Exception:
-                self._fail()
-            else:
-                return found if found is not None else await self.fallback.load(job_name)
-        return await self.fallback.load(job_name)
-
-    async def save(self, job_name: str, cursor: dict[str, Any]) -> None:
-        if not self.failed:
-            try:
-                await self.primary.save(job_name, cursor)
-                return
-            except Exception:
-                self._fail()
-        await self.fallback.save(job_name, cursor)
-
-    def _fail(self) -> None:
-        self.failed = True
-        self.log.warning("Cannot keep the log cursor in XCom; using a local file instead", exc_info=True)
 
 
 # --------------------------------------------------------------------------------------------- trigger
@@ -514,7 +240,8 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
             self.log.info("Execution %s is being retried already", arn)
         return marker
 
-    async def _stream_logs(self, job: JobRef, done: asyncio.Event, execution_arn: str) -> None:
+    async def stream_job_logs(self, job: JobRef, done: asyncio.Event, execution_arn: str) -> None:
+        """Stream the CloudWatch log lines of ``job`` into the task log until ``done`` and the log are over."""
         assert job.log_group is not None
         store = self._cursor_store(execution_arn)
         saved = await store.load(job.name)
@@ -555,8 +282,6 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
     async def _result(
         self, hook: SageMakerPipelineHook, state: StepState, step: Mapping[str, Any] | None, arn: str
     ) -> dict[str, Any]:
-        metadata = (step or {}).get("Metadata") or {}
-        job = job_from_metadata(metadata)
         result: dict[str, Any] = {
             "step_name": self.step_name,
             "step_status": state.step_status,
@@ -565,42 +290,19 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
         }
         if state.condition_outcome is not None:
             result["condition_outcome"] = state.condition_outcome
-        if step is not None:
-            result["started"] = _iso(step.get("StartTime"))
-            result["ended"] = _iso(step.get("EndTime"))
-        if job is None or state.phase != StepPhase.SUCCEEDED:
+        if step is None:
             return result
-        result["job_name"] = job.name
-        result["job_arn"] = job.arn
-        if job.kind == "tuning":
+        result["started"] = _iso(step.get("StartTime"))
+        result["ended"] = _iso(step.get("EndTime"))
+        kind = kind_of(step.get("Metadata"))
+        if kind is None:
             return result
-        described = await hook.async_describe_job(job.arn)
-        outputs: dict[str, str] = {}
-        for output in (described.get("ProcessingOutputConfig") or {}).get("Outputs", []):
-            uri = (output.get("S3Output") or {}).get("S3Uri")
-            if uri:
-                outputs[output["OutputName"]] = uri
-        if job.kind == "transform":
-            uri = (described.get("TransformOutput") or {}).get("S3OutputPath")
-            if uri:
-                outputs["output"] = uri
-        result["outputs"] = outputs
-        model = (described.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
-        if job.kind == "training":
-            result["model_artifacts"] = model
-        if self.property_files:
-            files: dict[str, Any] = {}
-            for spec in self.property_files:
-                base = outputs.get(spec["output_name"])
-                if base is None:
-                    raise ValueError(
-                        f"Property file {spec['name']!r} names output {spec['output_name']!r}, but job "
-                        f"{job.name} has outputs {sorted(outputs)}"
-                    )
-                files[spec["name"]] = await hook.async_read_s3_json(
-                    f"{base.rstrip('/')}/{spec['path'].lstrip('/')}"
-                )
-            result["property_files"] = files
+        job = kind.job(step.get("Metadata") or {})
+        if job is not None:
+            result["job_name"] = job.name
+            result["job_arn"] = job.arn
+        if state.phase == StepPhase.SUCCEEDED:
+            result.update(await kind.result(StepView(self, hook, step, arn)))
         return result
 
     async def _link_xcoms(self, step: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -621,12 +323,11 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
                 "execution_arn": self._resolved_arn,
                 "pipeline_name": self.pipeline_name,
             }
-        job = job_from_metadata((step or {}).get("Metadata"))
+        kind = kind_of((step or {}).get("Metadata"))
+        job = kind.job((step or {}).get("Metadata") or {}) if kind is not None else None
         if job is not None:
-            console_kind = {"processing": "processing-jobs", "training": "jobs"}.get(
-                job.kind, f"{job.kind}-jobs"
-            )
-            xcoms["smpipe_step_job"] = {**base, "job_kind": console_kind, "job_name": job.name}
+            console_path = job.console_path or f"{job.kind}-jobs"
+            xcoms["smpipe_step_job"] = {**base, "job_kind": console_path, "job_name": job.name}
             if job.log_group:
                 xcoms["smpipe_step_logs"] = {**base, "log_group": job.log_group, "job_name": job.name}
         return xcoms
@@ -697,7 +398,7 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
             retry_deadline = time.monotonic() + max(300.0, 10 * self._interval)
 
         done = asyncio.Event()
-        log_task: asyncio.Task[None] | None = None
+        watch_task: asyncio.Task[None] | None = None
         last_text: str | None = None
         announced_cache = False
         async with subscribe_execution(hook, arn, self._interval) as subscription:
@@ -716,7 +417,8 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
                         retry_marker = None
                     step = find_step(snapshot.steps, self.step_name)
                     state = snapshot.classify(self.step_name)
-                    job = job_from_metadata((step or {}).get("Metadata"))
+                    kind = kind_of((step or {}).get("Metadata"))
+                    job = kind.job((step or {}).get("Metadata") or {}) if kind is not None else None
 
                     text = state.describe() + (f" (job {job.name})" if job else "")
                     if text != last_text:
@@ -730,26 +432,37 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
                         )
                         announced_cache = True
                     if (
-                        job is not None
-                        and log_task is None
+                        kind is not None
+                        and step is not None
+                        and watch_task is None
                         and _as_bool(self.stream_logs)
-                        and job.log_group is not None
                         and not state.cache_hit
                     ):
-                        log_task = asyncio.create_task(self._stream_logs(job, done, arn))
+                        watch_task = asyncio.create_task(
+                            self._watch(kind.watch(StepView(self, hook, step, arn), done))
+                        )
                     if not state.terminal:
                         continue
 
                     done.set()
-                    if log_task is not None:
-                        await log_task
+                    if watch_task is not None:
+                        await watch_task
                     yield await self._finish(hook, state, step, arn)
                     return
             finally:
-                if log_task is not None and not log_task.done():
-                    log_task.cancel()
+                if watch_task is not None and not watch_task.done():
+                    watch_task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await log_task
+                        await watch_task
+
+    async def _watch(self, watching: Any) -> None:
+        try:
+            await watching
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Following a step (its logs, its trials) is a convenience: it must not fail the step task.
+            self.log.warning("Stopped following step %s", self.step_name, exc_info=True)
 
     async def _finish(
         self, hook: SageMakerPipelineHook, state: StepState, step: Mapping[str, Any] | None, arn: str

@@ -242,14 +242,14 @@ def test_independent_steps_run_in_parallel_by_default(sm: Any, s3: Any) -> None:
     assert s2 < e1
 
 
-@pytest.mark.parametrize("step_type", ["Lambda", "Transform", "RegisterModel"])
+@pytest.mark.parametrize("step_type", ["EMR", "ClarifyCheck", "AutoML"])
 def test_unsupported_step_type_fails_the_step(sm: Any, step_type: str) -> None:
     name = create_pipeline(sm, definition({"Name": "odd", "Type": step_type, "Arguments": {}}))
     arn = sm.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"]
     assert wait_for(sm, arn)["PipelineExecutionStatus"] == "Failed"
     step = steps_of(sm, arn)["odd"]
     assert step["StepStatus"] == "Failed"
-    assert step["FailureReason"] == f"step type {step_type} is not supported by the local backend"
+    assert step["FailureReason"].startswith(f"step type {step_type} is not supported by the local backend")
 
 
 def test_max_runtime_is_enforced(sm: Any, s3: Any) -> None:

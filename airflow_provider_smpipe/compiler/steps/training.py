@@ -1,0 +1,74 @@
+"""Training step -> SDK ``TrainingStep`` over ``ModelTrainer.train()``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_smpipe.compiler.sdk import STEP_BUILDERS, tree_hash
+from airflow_provider_smpipe.exceptions import PipelineDefinitionError
+from airflow_provider_smpipe.model.steps.training import TrainingStepSpec
+
+if TYPE_CHECKING:
+    from airflow_provider_smpipe.compiler.sdk import PipelineBuilder
+
+
+@STEP_BUILDERS.register(TrainingStepSpec)
+def build_training(step: TrainingStepSpec, builder: PipelineBuilder) -> Any:
+    from sagemaker.core.shapes import CheckpointConfig, OutputDataConfig
+    from sagemaker.mlops.workflow.steps import TrainingStep
+    from sagemaker.train import ModelTrainer
+    from sagemaker.train.configs import Compute, InputData, SourceCode, StoppingCondition
+
+    resolve = builder.resolve
+    script = os.path.join(step.source_dir or "", step.entry_point)
+    if not os.path.isfile(script):
+        raise PipelineDefinitionError(f"task {step.task_id!r} field 'entry_point': {script!r} does not exist")
+    if step.source_dir is None:
+        # A lone script is uploaded alone (not its whole folder), from a directory of its own whose path
+        # depends only on the script (the SDK writes the path into sm_drivers/sourcecode.json).
+        source_dir = os.path.join(tempfile.gettempdir(), "smpipe-code", tree_hash(script))
+        os.makedirs(source_dir, exist_ok=True)
+        shutil.copy2(script, source_dir)
+        source = SourceCode(source_dir=source_dir, entry_script=os.path.basename(script))
+    else:
+        source = SourceCode(source_dir=step.source_dir, entry_script=step.entry_point)
+    stopping: dict[str, Any] = {}
+    if step.max_runtime_in_seconds is not None:
+        stopping["max_runtime_in_seconds"] = step.max_runtime_in_seconds
+    if step.max_wait_in_seconds is not None:
+        stopping["max_wait_time_in_seconds"] = step.max_wait_in_seconds
+    compute: dict[str, Any] = {
+        "instance_type": resolve(step.instance_type),
+        "instance_count": step.instance_count,
+        "volume_size_in_gb": step.volume_size_in_gb,
+    }
+    if step.use_spot_instances:
+        compute["enable_managed_spot_training"] = True
+    kwargs: dict[str, Any] = {
+        "training_image": resolve(step.image_uri),
+        "role": builder.spec.role_arn,
+        "sagemaker_session": builder.session,
+        "base_job_name": step.name,
+        "source_code": source,
+        "compute": Compute(**compute),
+        "hyperparameters": {k: resolve(v) for k, v in step.hyperparameters},
+        "environment": {k: resolve(v) for k, v in step.environment},
+    }
+    if stopping:
+        kwargs["stopping_condition"] = StoppingCondition(**stopping)
+    if step.output_path is not None:
+        kwargs["output_data_config"] = OutputDataConfig(s3_output_path=resolve(step.output_path))
+    if step.checkpoint_s3_uri is not None:
+        kwargs["checkpoint_config"] = CheckpointConfig(s3_uri=resolve(step.checkpoint_s3_uri))
+    trainer = ModelTrainer(**kwargs)
+    channels = [InputData(channel_name=name, data_source=resolve(src)) for name, src in step.inputs]
+    step_args = trainer.train(input_data_config=channels or None, wait=False)
+    return TrainingStep(
+        **builder.step_kwargs(step),
+        step_args=step_args,
+        cache_config=builder.cache_config(step),
+        retry_policies=builder.retry_policies(step),
+    )

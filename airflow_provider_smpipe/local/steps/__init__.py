@@ -1,0 +1,1 @@
+"""How the local backend runs each step type: one module per type, found through ``STEP_RUNNERS``."""
