@@ -37,11 +37,13 @@ e2e: setup system-deps
 test: setup system-deps lint typecheck
 	$(PY) -m pytest -q -rs
 
+# `make demo DAG=abalone_pipeline` runs another example DAG.
+DAG ?=
 demo: setup system-deps
-	$(PY) -m airflow_provider_smpipe.demo run
+	$(PY) -m airflow_provider_smpipe.demo run $(if $(DAG),--dag-id $(DAG))
 
 up: setup system-deps
-	$(PY) -m airflow_provider_smpipe.demo up
+	$(PY) -m airflow_provider_smpipe.demo up $(if $(DAG),--dag-id $(DAG))
 
 down:
 	@test -x $(PY) && $(PY) -m airflow_provider_smpipe.demo down || true
