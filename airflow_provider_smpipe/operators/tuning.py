@@ -72,6 +72,10 @@ class SageMakerTuningStepOperator(SageMakerTrainingStepOperator):
     ``"TrainingJobSummaries[0].TunedHyperParameters['lr']"``...).
     """
 
+    supports_cache = True
+    supported_retry_kinds = frozenset({"step", "job"})
+    produces_model_artifacts = True
+
     def __init__(
         self,
         *,
