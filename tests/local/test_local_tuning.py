@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import logging
 import math
+import os
 import tarfile
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -24,6 +28,9 @@ from airflow_provider_smpipe import (
 )
 from airflow_provider_smpipe.compiler.from_airflow import build_pipeline_spec
 from airflow_provider_smpipe.compiler.sdk import compile_definition
+from airflow_provider_smpipe.hooks.pipeline import SageMakerPipelineHook
+from airflow_provider_smpipe.triggers.step_kinds.base import StepView
+from airflow_provider_smpipe.triggers.step_kinds.tuning import TuningStepRuntime
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -197,6 +204,40 @@ def test_random_search_picks_the_best_trial_and_feeds_later_steps(
     listed = sm.list_hyper_parameter_tuning_jobs(NameContains=tuning_name)["HyperParameterTuningJobSummaries"]
     assert [(s["HyperParameterTuningJobName"], s["Strategy"]) for s in listed] == [(tuning_name, "Random")]
 
+    # The step task's XCom result, read through the hook's async calls from the backend.
+    result = asyncio.run(_task_result(backend, steps["tune"], arn))
+    assert {
+        k: result[k] for k in ("best_training_job", "objective_metric", "objective_value", "training_jobs")
+    } == {
+        "best_training_job": best_name,
+        "objective_metric": "validation:auc",
+        "objective_value": values[best_name],
+        "training_jobs": 5,
+    }
+    assert result["best_model_artifacts"] == model_uri
+    assert result["best_hyperparameters"] == {
+        k: best["HyperParameters"][k] for k in ("lr", "depth", "booster")
+    }
+
+
+async def _task_result(backend: LocalBackend, step: dict[str, Any], execution_arn: str) -> dict[str, Any]:
+    conn_id = "smpipe_local_tuning"
+    os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(
+        {
+            "conn_type": "aws",
+            "login": "testing",
+            "password": "testing",
+            "extra": {"endpoint_url": backend.endpoint_url, "region_name": "us-east-1"},
+        }
+    )
+    try:
+        hook = SageMakerPipelineHook(aws_conn_id=conn_id, region_name="us-east-1")
+        trigger = SimpleNamespace(log=logging.getLogger("smpipe.test.tuning"), poll_interval=0.1)
+        view = StepView(trigger, hook, step, execution_arn)  # type: ignore[arg-type]
+        return await TuningStepRuntime().result(view)
+    finally:
+        os.environ.pop(f"AIRFLOW_CONN_{conn_id.upper()}", None)
+
 
 def test_grid_runs_every_combination_and_records_a_failing_trial(backend: LocalBackend, sm: Any) -> None:
     def build(group: SageMakerPipelineTaskGroup) -> None:
@@ -280,7 +321,10 @@ def test_an_unknown_tuning_job_is_an_error(sm: Any) -> None:
         sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="no-such-tuning-job")
 
 
-def test_stopping_the_tuning_job_stops_its_trials_and_the_step(backend: LocalBackend, sm: Any) -> None:
+@pytest.mark.parametrize("stop", ["tuning job", "execution"])
+def test_stopping_the_tuning_job_stops_its_trials_and_the_step(
+    backend: LocalBackend, sm: Any, stop: str
+) -> None:
     import time
 
     def build(group: SageMakerPipelineTaskGroup) -> None:
@@ -310,8 +354,12 @@ def test_stopping_the_tuning_job_stops_its_trials_and_the_step(backend: LocalBac
                 break
         assert time.monotonic() < deadline, "the trials did not start"
         time.sleep(0.2)
-    sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=tuning_name)
-    wait_for(sm, arn, timeout=60)
+    if stop == "tuning job":
+        sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=tuning_name)
+    else:
+        sm.stop_pipeline_execution(PipelineExecutionArn=arn)
+    execution = wait_for(sm, arn, timeout=60)
+    assert execution["PipelineExecutionStatus"] == ("Stopped" if stop == "execution" else "Failed")
     tuning = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=tuning_name)
     assert tuning["HyperParameterTuningJobStatus"] == "Stopped"
     assert tuning["TrainingJobStatusCounters"]["Stopped"] == 2
