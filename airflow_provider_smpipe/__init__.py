@@ -16,6 +16,10 @@ _PUBLIC: dict[str, str] = {
     "sagemaker_pipeline_task_group": "airflow_provider_smpipe.task_group",
     "SageMakerProcessingStepOperator": "airflow_provider_smpipe.operators.processing",
     "SageMakerTrainingStepOperator": "airflow_provider_smpipe.operators.training",
+    "SageMakerTuningStepOperator": "airflow_provider_smpipe.operators.tuning",
+    "ContinuousRange": "airflow_provider_smpipe.model.steps.tuning",
+    "IntegerRange": "airflow_provider_smpipe.model.steps.tuning",
+    "CategoricalRange": "airflow_provider_smpipe.model.steps.tuning",
     "SageMakerConditionStepOperator": "airflow_provider_smpipe.operators.condition",
     "SageMakerFailStepOperator": "airflow_provider_smpipe.operators.fail",
     "SageMakerStepOperator": "airflow_provider_smpipe.operators.custom",
@@ -27,6 +31,9 @@ _PUBLIC: dict[str, str] = {
 }
 
 __all__ = [
+    "CategoricalRange",
+    "ContinuousRange",
+    "IntegerRange",
     "Parameter",
     "SageMakerConditionStepOperator",
     "SageMakerFailStepOperator",
@@ -35,6 +42,7 @@ __all__ = [
     "SageMakerProcessingStepOperator",
     "SageMakerStepOperator",
     "SageMakerTrainingStepOperator",
+    "SageMakerTuningStepOperator",
     "__version__",
     "all_of",
     "any_of",
@@ -44,12 +52,14 @@ __all__ = [
 
 if TYPE_CHECKING:
     from airflow_provider_smpipe.model.references import Parameter, all_of, any_of, not_
+    from airflow_provider_smpipe.model.steps.tuning import CategoricalRange, ContinuousRange, IntegerRange
     from airflow_provider_smpipe.operators.condition import SageMakerConditionStepOperator
     from airflow_provider_smpipe.operators.custom import SageMakerStepOperator
     from airflow_provider_smpipe.operators.fail import SageMakerFailStepOperator
     from airflow_provider_smpipe.operators.launch import SageMakerPipelineLaunchOperator
     from airflow_provider_smpipe.operators.processing import SageMakerProcessingStepOperator
     from airflow_provider_smpipe.operators.training import SageMakerTrainingStepOperator
+    from airflow_provider_smpipe.operators.tuning import SageMakerTuningStepOperator
     from airflow_provider_smpipe.task_group import SageMakerPipelineTaskGroup, sagemaker_pipeline_task_group
 
 

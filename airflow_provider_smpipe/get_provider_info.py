@@ -28,6 +28,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_smpipe.operators.launch",
                     "airflow_provider_smpipe.operators.processing",
                     "airflow_provider_smpipe.operators.training",
+                    "airflow_provider_smpipe.operators.tuning",
                     "airflow_provider_smpipe.operators.condition",
                     "airflow_provider_smpipe.operators.fail",
                     "airflow_provider_smpipe.operators.custom",

@@ -274,7 +274,8 @@ class SageMakerPipelineTaskGroup(TaskGroup):
                 )
             if isinstance(reference, ModelArtifactsRef) and not target.produces_model_artifacts:
                 raise self._error(
-                    f"{where} refers to the model artifacts of {target_id!r}, not a training step"
+                    f"{where} refers to the model artifacts of {target_id!r}, a step that writes none "
+                    "(training and tuning steps do)"
                 )
 
     def _task_group_of(self, task_id: str) -> TaskGroup | None:

@@ -139,6 +139,13 @@ STEP_BUILDERS: Registry[type, Callable[[Any, PipelineBuilder], Any]] = Registry(
     "SDK step builder", "airflow_provider_smpipe.compiler.steps"
 )
 
+#: How a reference to a step's model artifacts (``ModelArtifactsRef``) becomes a pipeline variable, by spec
+#: class: ``compiler/steps/<kind>.py`` registers ``resolve(spec, reference, builder)`` for the step kinds that
+#: write a ``model.tar.gz`` (training: its job's; tuning: one of its best training jobs').
+MODEL_ARTIFACTS: Registry[type, Callable[[Any, ModelArtifactsRef, PipelineBuilder], Any]] = Registry(
+    "model artifacts resolver", "airflow_provider_smpipe.compiler.steps"
+)
+
 
 class PipelineBuilder:
     """Builds the SDK pipeline of one :class:`PipelineSpec`; step builders use its helpers.
@@ -148,6 +155,7 @@ class PipelineBuilder:
     :ivar bucket: The default bucket.
     :ivar steps_by_task: SDK step objects built so far, by Airflow task id.
     :ivar property_files: SDK ``PropertyFile`` objects by (task id, file name).
+    :ivar specs_by_task: The step specs by Airflow task id.
     """
 
     def __init__(self, spec: PipelineSpec, boto_session: boto3.Session) -> None:
@@ -160,6 +168,7 @@ class PipelineBuilder:
         self.property_files: dict[tuple[str, str], Any] = {}
         self.parameters = {p.name: self._parameter(p, parameters) for p in spec.parameters}
         self.names = {step.task_id: step.name for step in spec.steps}
+        self.specs_by_task = {step.task_id: step for step in spec.steps}
 
     @staticmethod
     def _parameter(spec: ParameterSpec, parameters: Any) -> Any:
@@ -289,7 +298,13 @@ class PipelineBuilder:
             step = self.steps_by_task[value.task_id]
             return step.properties.ProcessingOutputConfig.Outputs[value.output_name].S3Output.S3Uri
         if isinstance(value, ModelArtifactsRef):
-            return self.steps_by_task[value.task_id].properties.ModelArtifacts.S3ModelArtifacts
+            spec = self.specs_by_task[value.task_id]
+            resolver = MODEL_ARTIFACTS.get(type(spec))
+            if resolver is None:
+                raise PipelineDefinitionError(
+                    f"{value}: a {spec.step_type or 'custom'} step writes no model artifacts"
+                )
+            return resolver(spec, value, self)
         if isinstance(value, PropertyFileRef):
             step = self.steps_by_task[value.task_id]
             return JsonGet(

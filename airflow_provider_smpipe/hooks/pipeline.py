@@ -641,6 +641,48 @@ class SageMakerPipelineHook(AwsBaseHook):
                 return await self._acall(own, operation, **{param: name})
         return await self._acall(client, operation, **{param: name})
 
+    async def async_describe_tuning_job(self, name: str, *, client: Any = None) -> dict[str, Any]:
+        """
+        Return DescribeHyperParameterTuningJob's response.
+
+        :param name: The tuning job name (the last part of its ARN).
+        :param client: An open aiobotocore client to reuse.
+        """
+        if client is None:
+            async with self.async_client() as own:
+                return await self.async_describe_tuning_job(name, client=own)
+        return await self._acall(
+            client, "describe_hyper_parameter_tuning_job", HyperParameterTuningJobName=name
+        )
+
+    async def async_list_tuning_training_jobs(self, name: str, *, client: Any = None) -> list[dict[str, Any]]:
+        """
+        Return every training job of a tuning job, oldest first (all pages of
+        ListTrainingJobsForHyperParameterTuningJob).
+
+        :param name: The tuning job name.
+        :param client: An open aiobotocore client to reuse.
+        """
+        if client is None:
+            async with self.async_client() as own:
+                return await self.async_list_tuning_training_jobs(name, client=own)
+        jobs: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "HyperParameterTuningJobName": name,
+                "SortBy": "CreationTime",
+                "SortOrder": "Ascending",
+                "MaxResults": 100,
+            }
+            if token:
+                kwargs["NextToken"] = token
+            page = await self._acall(client, "list_training_jobs_for_hyper_parameter_tuning_job", **kwargs)
+            jobs.extend(page.get("TrainingJobSummaries", []))
+            token = page.get("NextToken")
+            if not token:
+                return jobs
+
     async def async_read_s3_json(self, uri: str) -> Any:
         """
         Read and parse a JSON object from S3 (a property file).

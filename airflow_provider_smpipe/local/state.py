@@ -45,6 +45,8 @@ class JobRecord:
     metrics: dict[str, float] = field(default_factory=dict)
     #: The tuning job that started this training job, if any.
     parent_arn: str | None = None
+    #: The jobs this job started (a tuning job's training jobs), in start order.
+    children: list[JobRecord] = field(default_factory=list)
 
     def set_status(self, status: str, secondary: str | None = None, reason: str | None = None) -> None:
         self.status = status

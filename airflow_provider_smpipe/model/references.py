@@ -89,14 +89,18 @@ class StepOutputRef(Reference):
 
 @dataclass(frozen=True, eq=True)
 class ModelArtifactsRef(Reference):
-    """The S3 URI of a training step's ``model.tar.gz``."""
+    """The S3 URI of the ``model.tar.gz`` a step writes: a training step's, or the ``rank``-th best training
+    job's of a tuning step (0: the best)."""
 
     task_id: str
+    rank: int = 0
 
     def step_task_ids(self) -> tuple[str, ...]:
         return (self.task_id,)
 
     def __str__(self) -> str:
+        if self.rank:
+            return f"model artifacts of the training job ranked {self.rank} of {self.task_id!r}"
         return f"model artifacts of {self.task_id!r}"
 
 

@@ -145,9 +145,13 @@ class SageMakerTrainingStepOperator(SageMakerPipelineStepOperator):
         return None, os.path.normpath(os.path.join(self._dag_folder(), self.entry_point))
 
     def to_step_spec(self, *, name: str, depends_on: tuple[str, ...]) -> TrainingStepSpec:
+        return TrainingStepSpec(**self.common_spec_fields(name, depends_on), **self.training_spec_fields())
+
+    def training_spec_fields(self) -> dict[str, Any]:
+        """The fields of :class:`TrainingStepSpec` that describe the training job, as keyword arguments
+        (shared with the tuning step, whose trials are these training jobs)."""
         source_dir, entry_point = self.resolved_source()
-        return TrainingStepSpec(
-            **self.common_spec_fields(name, depends_on),
+        return dict(
             image_uri=self.image_uri,
             entry_point=entry_point,
             source_dir=source_dir,

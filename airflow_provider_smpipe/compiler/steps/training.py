@@ -1,4 +1,8 @@
-"""Training step -> SDK ``TrainingStep`` over ``ModelTrainer.train()``."""
+"""Training step -> SDK ``TrainingStep`` over ``ModelTrainer.train()``.
+
+:func:`model_trainer` and :func:`input_channels` describe the training job; the tuning step builds its trials'
+training definition with them too.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +11,19 @@ import shutil
 import tempfile
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smpipe.compiler.sdk import STEP_BUILDERS, tree_hash
+from airflow_provider_smpipe.compiler.sdk import MODEL_ARTIFACTS, STEP_BUILDERS, tree_hash
 from airflow_provider_smpipe.exceptions import PipelineDefinitionError
 from airflow_provider_smpipe.model.steps.training import TrainingStepSpec
 
 if TYPE_CHECKING:
     from airflow_provider_smpipe.compiler.sdk import PipelineBuilder
+    from airflow_provider_smpipe.model.references import ModelArtifactsRef
 
 
-@STEP_BUILDERS.register(TrainingStepSpec)
-def build_training(step: TrainingStepSpec, builder: PipelineBuilder) -> Any:
-    from sagemaker.core.shapes import CheckpointConfig, OutputDataConfig
-    from sagemaker.mlops.workflow.steps import TrainingStep
-    from sagemaker.train import ModelTrainer
-    from sagemaker.train.configs import Compute, InputData, SourceCode, StoppingCondition
+def source_code(step: TrainingStepSpec) -> Any:
+    """The SDK ``SourceCode`` of the step's script (a lone script gets a directory of its own)."""
+    from sagemaker.train.configs import SourceCode
 
-    resolve = builder.resolve
     script = os.path.join(step.source_dir or "", step.entry_point)
     if not os.path.isfile(script):
         raise PipelineDefinitionError(f"task {step.task_id!r} field 'entry_point': {script!r} does not exist")
@@ -32,9 +33,18 @@ def build_training(step: TrainingStepSpec, builder: PipelineBuilder) -> Any:
         source_dir = os.path.join(tempfile.gettempdir(), "smpipe-code", tree_hash(script))
         os.makedirs(source_dir, exist_ok=True)
         shutil.copy2(script, source_dir)
-        source = SourceCode(source_dir=source_dir, entry_script=os.path.basename(script))
-    else:
-        source = SourceCode(source_dir=step.source_dir, entry_script=step.entry_point)
+        return SourceCode(source_dir=source_dir, entry_script=os.path.basename(script))
+    return SourceCode(source_dir=step.source_dir, entry_script=step.entry_point)
+
+
+def model_trainer(step: TrainingStepSpec, builder: PipelineBuilder, source: Any | None = None) -> Any:
+    """The SDK ``ModelTrainer`` of the step's training job (``source``: its ``SourceCode``, by default
+    :func:`source_code`)."""
+    from sagemaker.core.shapes import CheckpointConfig, OutputDataConfig
+    from sagemaker.train import ModelTrainer
+    from sagemaker.train.configs import Compute, StoppingCondition
+
+    resolve = builder.resolve
     stopping: dict[str, Any] = {}
     if step.max_runtime_in_seconds is not None:
         stopping["max_runtime_in_seconds"] = step.max_runtime_in_seconds
@@ -52,7 +62,7 @@ def build_training(step: TrainingStepSpec, builder: PipelineBuilder) -> Any:
         "role": builder.spec.role_arn,
         "sagemaker_session": builder.session,
         "base_job_name": step.name,
-        "source_code": source,
+        "source_code": source if source is not None else source_code(step),
         "compute": Compute(**compute),
         "hyperparameters": {k: resolve(v) for k, v in step.hyperparameters},
         "environment": {k: resolve(v) for k, v in step.environment},
@@ -63,12 +73,33 @@ def build_training(step: TrainingStepSpec, builder: PipelineBuilder) -> Any:
         kwargs["output_data_config"] = OutputDataConfig(s3_output_path=resolve(step.output_path))
     if step.checkpoint_s3_uri is not None:
         kwargs["checkpoint_config"] = CheckpointConfig(s3_uri=resolve(step.checkpoint_s3_uri))
-    trainer = ModelTrainer(**kwargs)
-    channels = [InputData(channel_name=name, data_source=resolve(src)) for name, src in step.inputs]
-    step_args = trainer.train(input_data_config=channels or None, wait=False)
+    return ModelTrainer(**kwargs)
+
+
+def input_channels(step: TrainingStepSpec, builder: PipelineBuilder) -> list[Any]:
+    """The step's input channels as SDK ``InputData``."""
+    from sagemaker.train.configs import InputData
+
+    return [InputData(channel_name=name, data_source=builder.resolve(src)) for name, src in step.inputs]
+
+
+@STEP_BUILDERS.register(TrainingStepSpec)
+def build_training(step: TrainingStepSpec, builder: PipelineBuilder) -> Any:
+    from sagemaker.mlops.workflow.steps import TrainingStep
+
+    trainer = model_trainer(step, builder)
+    step_args = trainer.train(input_data_config=input_channels(step, builder) or None, wait=False)
     return TrainingStep(
         **builder.step_kwargs(step),
         step_args=step_args,
         cache_config=builder.cache_config(step),
         retry_policies=builder.retry_policies(step),
     )
+
+
+@MODEL_ARTIFACTS.register(TrainingStepSpec)
+def training_model_artifacts(
+    step: TrainingStepSpec, reference: ModelArtifactsRef, builder: PipelineBuilder
+) -> Any:
+    """The training job's ``ModelArtifacts.S3ModelArtifacts``."""
+    return builder.sdk_step(step.task_id).properties.ModelArtifacts.S3ModelArtifacts

@@ -8,6 +8,7 @@ import os
 import re
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_smpipe.local.jobs import _script_mode
 from airflow_provider_smpipe.local.jobs.base import (
     IMAGE_COMMANDS_ENV,
     JOB_KINDS,
@@ -84,6 +85,8 @@ class TrainingJobKind(JobKind):
         (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
         (config / "inputdataconfig.json").write_text(json.dumps(channels))
         (config / "resourceconfig.json").write_text(json.dumps(resource_config))
+        if _uses_script_mode(req):
+            _script_mode.prepare(run, inst)
 
     def command(self, run: JobRun) -> list[str]:
         spec = run.job.request["AlgorithmSpecification"]
@@ -92,6 +95,8 @@ class TrainingJobKind(JobKind):
             return [str(part) for part in command]
         image = str(spec.get("TrainingImage") or spec.get("AlgorithmName") or "")
         mapped = image_command(image)
+        if mapped is None and _uses_script_mode(run.job.request):
+            return _script_mode.command(run.job.request)
         if mapped is None:
             # SageMaker would run the image's own entrypoint ("train"); without Docker there is no image.
             raise JobSetupError(
@@ -146,9 +151,13 @@ class TrainingJobKind(JobKind):
         return env
 
     def on_line(self, run: JobRun, inst: Instance, line: str) -> None:
-        # SageMaker reads metrics from every instance's log; the last value of each metric is final.
+        # SageMaker reads metrics from every instance's log; the last value of each metric is final. It
+        # matches the lines as CloudWatch keeps them, tabs as "#011" (the built-in algorithms' regexes rely
+        # on it), so both forms are tried.
+        escaped = line.replace("\t", "#011")
         for definition in run.job.request["AlgorithmSpecification"].get("MetricDefinitions") or []:
-            match = _metric_regex(str(definition.get("Regex", ""))).search(line)
+            pattern = _metric_regex(str(definition.get("Regex", "")))
+            match = pattern.search(line) or (pattern.search(escaped) if escaped != line else None)
             if match:
                 try:
                     run.job.metrics[str(definition["Name"])] = float(match.group(1))
@@ -234,6 +243,16 @@ class TrainingJobKind(JobKind):
         if job.end_time is not None:
             out["TrainingEndTime"] = job.end_time
         return out
+
+
+def _uses_script_mode(request: dict[str, Any]) -> bool:
+    """A framework image's script mode: no entrypoint, no local command for the image, a sagemaker_program."""
+    spec = request["AlgorithmSpecification"]
+    if spec.get("ContainerEntrypoint") or spec.get("ContainerArguments"):
+        return False
+    if image_command(str(spec.get("TrainingImage") or spec.get("AlgorithmName") or "")) is not None:
+        return False
+    return _script_mode.script_program(request) is not None
 
 
 _REGEX_CACHE: dict[str, re.Pattern[str]] = {}
