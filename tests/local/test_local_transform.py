@@ -506,3 +506,34 @@ def test_operator_compiled_definition_runs_locally(
     # The default output location: s3://<bucket>/<pipeline>/<execution id>/<step>/output.
     lines = _read(s3, f"s3://{BUCKET}/{name}/{execution_id}/score/output/part-0.csv.out").splitlines()
     assert lines == [f"{value:.4f}" for value in model.predict(np.array(rows))]
+
+
+def test_manifest_file_input_and_gzip(sm: Any, s3: Any, sklearn_model: tuple[Any, bytes]) -> None:
+    import gzip
+
+    model, archive = sklearn_model
+    model_name = _create_model(sm, s3, archive)
+    prefix = f"manifest/{uuid.uuid4().hex[:8]}"
+    rows = {name: _rows(2, seed) for seed, name in enumerate(["a.csv.gz", "b.csv.gz", "skipped.csv.gz"])}
+    for name, values in rows.items():
+        _put(s3, f"{prefix}/data/{name}", gzip.compress(_csv(values).encode()))
+    listing = [{"prefix": f"s3://{BUCKET}/{prefix}/data/"}, "a.csv.gz", "b.csv.gz"]
+    manifest = _put(s3, f"{prefix}/input.manifest", json.dumps(listing))
+    output = f"s3://{BUCKET}/manifest-out/{uuid.uuid4().hex[:8]}"
+    step = transform_step(
+        "score",
+        model_name,
+        manifest,
+        output,
+        TransformInput={
+            "DataSource": {"S3DataSource": {"S3DataType": "ManifestFile", "S3Uri": manifest}},
+            "CompressionType": "Gzip",
+        },
+    )
+    arn = _run(sm, step)
+    assert steps_of(sm, arn)["score"]["StepStatus"] == "Succeeded", steps_of(sm, arn)
+    for name in ("a.csv.gz", "b.csv.gz"):
+        lines = _read(s3, f"{output}/{name}.out").splitlines()
+        assert lines == [f"{value:.4f}" for value in model.predict(np.array(rows[name]))]
+    keys = s3.list_objects_v2(Bucket=BUCKET, Prefix=output.split("/", 3)[3] + "/")["Contents"]
+    assert len(keys) == 2  # only what the manifest lists

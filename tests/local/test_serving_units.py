@@ -13,7 +13,12 @@ import pytest
 
 from airflow_provider_smpipe.local.jobs.transform import output_name
 from airflow_provider_smpipe.local.serving import compat
-from airflow_provider_smpipe.local.serving.handlers import HandlerError, ScriptModel, response_bytes
+from airflow_provider_smpipe.local.serving.handlers import (
+    HandlerError,
+    InvocationTimeout,
+    ScriptModel,
+    response_bytes,
+)
 from airflow_provider_smpipe.local.serving.jsonpath import JsonPathError, parse
 from airflow_provider_smpipe.local.serving.records import (
     BatchAgent,
@@ -347,3 +352,24 @@ def test_response_bytes_accepts_the_shapes_handlers_return() -> None:
     assert response_bytes(compat.Response("x", mimetype="text/csv"), "s.py") == b"x"
     with pytest.raises(HandlerError, match="must be bytes or str"):
         response_bytes([1, 2], "s.py")
+
+
+@pytest.mark.usefixtures("fresh_modules")
+def test_invocation_timeout(tmp_path: Path) -> None:
+    _script(
+        tmp_path,
+        "slow",
+        """
+        import time
+
+        def model_fn(model_dir):
+            return None
+
+        def transform_fn(model, body, content_type, accept):
+            time.sleep(5)
+            return body
+        """,
+    )
+    model = ScriptModel(str(tmp_path), "slow.py", str(tmp_path), timeout=0.2)
+    with pytest.raises(InvocationTimeout, match=r"InvocationsTimeoutInSeconds=0\.2"):
+        model.invoke(b"1", "text/csv", "text/csv")

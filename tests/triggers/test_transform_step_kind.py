@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import time
+import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import boto3
 from airflow.triggers.base import TaskSuccessEvent
-from test_pipeline_step_trigger import FakeSageMaker, FakeTI, _first_event, _trigger
+from test_pipeline_step_trigger import MOTO_CONN_ID, FakeHook, FakeSageMaker, FakeTI, _first_event, _trigger
 
 from airflow_provider_smpipe.triggers.step_kinds.base import job_from_metadata, kind_of
 
@@ -88,3 +93,47 @@ def test_success_pushes_the_transform_result_and_its_links(monkeypatch: pytest.M
     assert pushed["smpipe_step_job"]["job_kind"] == "transform-jobs"
     assert pushed["smpipe_step_job"]["job_name"] == JOB
     assert pushed["smpipe_step_logs"]["log_group"] == "/aws/sagemaker/TransformJobs"
+
+
+def test_transform_job_logs_stream_into_the_task_log(moto_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    logs = boto3.client("logs", endpoint_url=moto_url, region_name="us-east-1")
+    group = "/aws/sagemaker/TransformJobs"
+    job = f"pipelines-{uuid.uuid4().hex[:8]}-score"
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_group(logGroupName=group)
+    stream = f"{job}/algo-1-1700000000"
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    now = int(time.time() * 1000)
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName=stream,
+        logEvents=[
+            {"timestamp": now, "message": "inference: model loaded from /opt/ml/model"},
+            {"timestamp": now + 1, "message": "part-0.csv: 5 records in 1 requests -> part-0.csv.out"},
+        ],
+    )
+    arn = f"arn:aws:sagemaker:us-east-1:123456789012:transform-job/{job}"
+
+    def script(tick: int) -> tuple[str, list[dict[str, Any]]]:
+        status = "Succeeded" if tick >= 4 else "Executing"
+        step = {
+            "StepName": "score",
+            "StepStatus": status,
+            "StartTime": datetime(2026, 1, 1, tzinfo=UTC),
+            "Metadata": {"TransformJob": {"Arn": arn}},
+        }
+        return status, [step]
+
+    fake = FakeTransformSageMaker(script)
+    trigger = _trigger(
+        fake, step_name="score", stream_logs=True, end_from_trigger=False, aws_conn_id=MOTO_CONN_ID
+    )
+    trigger._pipeline_hook = lambda: FakeHook(fake)  # type: ignore[method-assign]
+    caplog.set_level(logging.INFO)
+    event = asyncio.run(_first_event(trigger))
+    assert event.payload["status"] == "success"
+    assert event.payload["result"]["outputs"] == {"output": OUTPUT}
+    assert event.payload["last_log_lines"] == [
+        "[algo-1] inference: model loaded from /opt/ml/model",
+        "[algo-1] part-0.csv: 5 records in 1 requests -> part-0.csv.out",
+    ]
