@@ -166,9 +166,12 @@ def _read(s3: Any, uri: str) -> str:
 
 
 def _log_lines(logs: Any, job_name: str) -> dict[str, list[str]]:
-    streams = logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix=f"{job_name}/")[
-        "logStreams"
-    ]
+    try:
+        streams = logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix=f"{job_name}/")[
+            "logStreams"
+        ]
+    except logs.exceptions.ResourceNotFoundException:  # no transform job has printed yet
+        return {}
     out = {}
     for stream in streams:
         events = logs.get_log_events(
@@ -537,3 +540,45 @@ def test_manifest_file_input_and_gzip(sm: Any, s3: Any, sklearn_model: tuple[Any
         assert lines == [f"{value:.4f}" for value in model.predict(np.array(rows[name]))]
     keys = s3.list_objects_v2(Bucket=BUCKET, Prefix=output.split("/", 3)[3] + "/")["Contents"]
     assert len(keys) == 2  # only what the manifest lists
+
+
+SLOW_SCRIPT = """
+import time
+
+
+def model_fn(model_dir):
+    return None
+
+
+def transform_fn(model, body, content_type, accept):
+    print("slow: serving a request", flush=True)
+    time.sleep(60)
+    return body
+"""
+
+
+def test_stop_transform_job_stops_the_step(sm: Any, s3: Any, logs: Any) -> None:
+    model_name = _create_model(sm, s3, _archive({"code/inference.py": SLOW_SCRIPT}))
+    data = _put(s3, f"slow/{uuid.uuid4().hex[:8]}/part-0.csv", "1,2,3\n")
+    name = create_pipeline(
+        sm, definition(transform_step("score", model_name, data, f"s3://{BUCKET}/slow-out"))
+    )
+    arn = sm.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"]
+    deadline = time.monotonic() + 60
+    job_name = ""
+    while time.monotonic() < deadline:
+        step = steps_of(sm, arn).get("score")
+        if step and step.get("Metadata"):
+            job_name = _job_name(step)
+            lines = [line for stream in _log_lines(logs, job_name).values() for line in stream]
+            if "slow: serving a request" in lines:
+                break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the transform never started serving")
+    started = time.monotonic()
+    sm.stop_transform_job(TransformJobName=job_name)
+    assert wait_for(sm, arn, timeout=30)["PipelineExecutionStatus"] == "Failed"
+    assert time.monotonic() - started < 20  # killed, not waited for
+    assert steps_of(sm, arn)["score"]["StepStatus"] == "Stopped"
+    assert sm.describe_transform_job(TransformJobName=job_name)["TransformJobStatus"] == "Stopped"
