@@ -354,7 +354,8 @@ def model_fn(model_dir):
 
 
 def transform_fn(model, request_body, content_type, accept):
-    print(f"serve.py: {content_type} -> {accept} on {os.environ['SM_HOST_LABEL']}", flush=True)
+    batch = os.environ["SAGEMAKER_BATCH"], os.environ["SAGEMAKER_BATCH_STRATEGY"]
+    print(f"serve.py: {content_type} -> {accept} on {os.environ['SM_HOST_LABEL']} {batch}", flush=True)
     results = []
     for line in request_body.splitlines():
         record = json.loads(line)
@@ -404,7 +405,7 @@ def test_source_dir_from_s3_json_lines_and_two_instances(sm: Any, s3: Any, logs:
     every_line = [line for lines in streams.values() for line in lines]
     assert sum("records in" in line for line in every_line) == 3
     assert any("requirements.txt is not installed locally" in line for line in every_line)
-    assert "serve.py: application/json -> application/json on batch" in every_line
+    assert "serve.py: application/json -> application/json on batch ('true', 'MULTI_RECORD')" in every_line
 
 
 SERVER = """

@@ -105,7 +105,9 @@ class TransformJobKind(JobKind):
             {
                 "SAGEMAKER_BATCH": "true",
                 "SAGEMAKER_MAX_PAYLOAD_IN_MB": str(DEFAULT_MAX_PAYLOAD_MB if payload is None else payload),
-                "SAGEMAKER_BATCH_STRATEGY": str(req.get("BatchStrategy") or "SingleRecord").upper(),
+                "SAGEMAKER_BATCH_STRATEGY": (
+                    "MULTI_RECORD" if req.get("BatchStrategy") == "MultiRecord" else "SINGLE_RECORD"
+                ),
                 "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": str(req.get("MaxConcurrentTransforms") or 1),
             }
         )
