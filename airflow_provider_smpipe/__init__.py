@@ -23,6 +23,7 @@ _PUBLIC: dict[str, str] = {
     "SageMakerConditionStepOperator": "airflow_provider_smpipe.operators.condition",
     "SageMakerFailStepOperator": "airflow_provider_smpipe.operators.fail",
     "SageMakerStepOperator": "airflow_provider_smpipe.operators.custom",
+    "SageMakerTransformStepOperator": "airflow_provider_smpipe.operators.transform",
     "SageMakerPipelineLaunchOperator": "airflow_provider_smpipe.operators.launch",
     "Parameter": "airflow_provider_smpipe.model.references",
     "all_of": "airflow_provider_smpipe.model.references",
@@ -42,6 +43,7 @@ __all__ = [
     "SageMakerProcessingStepOperator",
     "SageMakerStepOperator",
     "SageMakerTrainingStepOperator",
+    "SageMakerTransformStepOperator",
     "SageMakerTuningStepOperator",
     "__version__",
     "all_of",
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
     from airflow_provider_smpipe.operators.launch import SageMakerPipelineLaunchOperator
     from airflow_provider_smpipe.operators.processing import SageMakerProcessingStepOperator
     from airflow_provider_smpipe.operators.training import SageMakerTrainingStepOperator
+    from airflow_provider_smpipe.operators.transform import SageMakerTransformStepOperator
     from airflow_provider_smpipe.operators.tuning import SageMakerTuningStepOperator
     from airflow_provider_smpipe.task_group import SageMakerPipelineTaskGroup, sagemaker_pipeline_task_group
 

@@ -32,6 +32,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_smpipe.operators.condition",
                     "airflow_provider_smpipe.operators.fail",
                     "airflow_provider_smpipe.operators.custom",
+                    "airflow_provider_smpipe.operators.transform",
                 ],
             }
         ],
