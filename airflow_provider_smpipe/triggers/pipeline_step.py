@@ -87,6 +87,9 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
     :param property_files: ``[{"name", "output_name", "path"}]`` JSON files to read into the result.
     :param log_cursor: Initial log cursor ``{"job_name", "cursor"}`` (used when no saved cursor exists).
     :param find_timeout: Seconds to wait for the run key's execution to appear when ``execution_arn`` is None.
+    :param worker_handover: Hand the task over to a worker (a plain event ``{"status": "handover", ...}`` for
+        the operator's ``execute_complete``) when the running step needs work the task does there, such as a
+        callback step waiting for the answer the task computes (see ``StepKindRuntime.handover``).
     """
 
     def __init__(
@@ -107,6 +110,7 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
         property_files: list[dict[str, str]] | None = None,
         log_cursor: dict[str, Any] | None = None,
         find_timeout: float = 600,
+        worker_handover: bool = False,
     ) -> None:
         super().__init__()
         self.pipeline_name = pipeline_name
@@ -124,8 +128,10 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
         self.property_files = property_files
         self.log_cursor = log_cursor
         self.find_timeout = find_timeout
+        self.worker_handover = worker_handover
         # Runtime state (never serialized).
         self._resolved_arn: str | None = None
+        self._last_step: Mapping[str, Any] | None = None
         self._last_lines: collections.deque[str] = collections.deque(maxlen=LAST_LOG_LINES)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -148,6 +154,7 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
                 "property_files": self.property_files,
                 "log_cursor": self.log_cursor,
                 "find_timeout": self.find_timeout,
+                "worker_handover": self.worker_handover,
             },
         )
 
@@ -416,6 +423,7 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
                             continue  # still the failure we retried
                         retry_marker = None
                     step = find_step(snapshot.steps, self.step_name)
+                    self._last_step = step
                     state = snapshot.classify(self.step_name)
                     kind = kind_of((step or {}).get("Metadata"))
                     job = kind.job((step or {}).get("Metadata") or {}) if kind is not None else None
@@ -442,7 +450,12 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
                             self._watch(kind.watch(StepView(self, hook, step, arn), done))
                         )
                     if not state.terminal:
-                        continue
+                        handover = await self._handover(kind, hook, step, arn)
+                        if handover is None:
+                            continue
+                        done.set()
+                        yield handover
+                        return
 
                     done.set()
                     if watch_task is not None:
@@ -454,6 +467,25 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
                     watch_task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await watch_task
+
+    async def _handover(
+        self, kind: Any, hook: SageMakerPipelineHook, step: Mapping[str, Any] | None, arn: str
+    ) -> TriggerEvent | None:
+        """The event that hands the task over to a worker, when this trigger does so and the step asks."""
+        if not _as_bool(self.worker_handover) or kind is None or step is None:
+            return None
+        payload = await kind.handover(StepView(self, hook, step, arn))
+        if payload is None:
+            return None
+        self.log.info("step %s: handing over to a worker (%s)", self.step_name, step.get("StepStatus"))
+        return TriggerEvent(
+            {
+                "status": "handover",
+                "step_name": self.step_name,
+                "execution_arn": arn,
+                "handover": payload,
+            }
+        )
 
     async def _watch(self, watching: Any) -> None:
         try:
@@ -544,3 +576,9 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
         stopped = await hook.async_stop_execution(arn)
         if not stopped:
             self.log.info("Execution %s was not running; nothing to stop", arn)
+        step = self._last_step
+        kind = kind_of((step or {}).get("Metadata"))
+        if _as_bool(self.worker_handover) and step is not None and kind is not None:
+            # This task would have done the step's work: nothing else will release it, and SageMaker does
+            # not finish stopping while, for example, a callback step waits for its answer.
+            await kind.abandon(StepView(self, hook, step, arn))

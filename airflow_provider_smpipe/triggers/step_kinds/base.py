@@ -104,6 +104,15 @@ class StepKindRuntime:
         """What the succeeded (or failed) step adds to its task's XCom result."""
         return {}
 
+    async def handover(self, view: StepView) -> dict[str, Any] | None:
+        """For a trigger with ``worker_handover``: plain data for the task's worker when the running step needs
+        work done on a worker (a callback step waiting for the answer the task computes); None otherwise."""
+        return None
+
+    async def abandon(self, view: StepView) -> None:
+        """For a trigger with ``worker_handover``: a user killed the task that would have done the step's work
+        (the execution is being stopped); release the step so the stop can complete."""
+
 
 #: Step kinds by Metadata key.
 STEP_KINDS: Registry[str, StepKindRuntime] = Registry(
