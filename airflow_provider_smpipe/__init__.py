@@ -19,6 +19,9 @@ _PUBLIC: dict[str, str] = {
     "SageMakerConditionStepOperator": "airflow_provider_smpipe.operators.condition",
     "SageMakerFailStepOperator": "airflow_provider_smpipe.operators.fail",
     "SageMakerStepOperator": "airflow_provider_smpipe.operators.custom",
+    "SageMakerCallbackStepOperator": "airflow_provider_smpipe.operators.callback",
+    "SageMakerLambdaStepOperator": "airflow_provider_smpipe.operators.lambda_step",
+    "OutputParameterRef": "airflow_provider_smpipe.model.output_parameters",
     "SageMakerPipelineLaunchOperator": "airflow_provider_smpipe.operators.launch",
     "Parameter": "airflow_provider_smpipe.model.references",
     "all_of": "airflow_provider_smpipe.model.references",
@@ -27,9 +30,12 @@ _PUBLIC: dict[str, str] = {
 }
 
 __all__ = [
+    "OutputParameterRef",
     "Parameter",
+    "SageMakerCallbackStepOperator",
     "SageMakerConditionStepOperator",
     "SageMakerFailStepOperator",
+    "SageMakerLambdaStepOperator",
     "SageMakerPipelineLaunchOperator",
     "SageMakerPipelineTaskGroup",
     "SageMakerProcessingStepOperator",
@@ -43,10 +49,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from airflow_provider_smpipe.model.output_parameters import OutputParameterRef
     from airflow_provider_smpipe.model.references import Parameter, all_of, any_of, not_
+    from airflow_provider_smpipe.operators.callback import SageMakerCallbackStepOperator
     from airflow_provider_smpipe.operators.condition import SageMakerConditionStepOperator
     from airflow_provider_smpipe.operators.custom import SageMakerStepOperator
     from airflow_provider_smpipe.operators.fail import SageMakerFailStepOperator
+    from airflow_provider_smpipe.operators.lambda_step import SageMakerLambdaStepOperator
     from airflow_provider_smpipe.operators.launch import SageMakerPipelineLaunchOperator
     from airflow_provider_smpipe.operators.processing import SageMakerProcessingStepOperator
     from airflow_provider_smpipe.operators.training import SageMakerTrainingStepOperator
