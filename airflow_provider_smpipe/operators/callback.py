@@ -62,7 +62,7 @@ class SageMakerCallbackStepOperator(SageMakerPipelineStepOperator):
     def __init__(
         self,
         *,
-        sqs_queue_url: str,
+        sqs_queue_url: str | None = None,
         inputs: Mapping[str, Operand | Any] | None = None,
         outputs: Mapping[str, str | type] | Sequence[str] | None = None,
         callback: CallbackFunction | None = None,
@@ -105,6 +105,8 @@ class SageMakerCallbackStepOperator(SageMakerPipelineStepOperator):
         self.callback = callback
         self.message_wait_seconds = message_wait_seconds
         self.message_visibility_timeout = message_visibility_timeout
+        # (callback token, execution ARN) while this task works on an answer (for on_kill).
+        self._answering: tuple[str, str | None] | None = None
 
     # -- translation ------------------------------------------------------------------------------------
 
@@ -160,11 +162,13 @@ class SageMakerCallbackStepOperator(SageMakerPipelineStepOperator):
             raise AirflowException(f"step {self.step_name}: the hand-over event carries no callback token")
         group = self.pipeline_group
         hook = SageMakerCallbackHook(aws_conn_id=group.aws_conn_id, region_name=group.region_name)
+        self._answering = (token, execution_arn)
         if payload.get("step_status") == "Stopping":
             self.log.info("Execution is stopping: answering callback token %s with a failure", token)
             hook.send_step_failure(token, "the pipeline execution is stopping")
         else:
             self._run_callback(context, hook, token, queue_url)
+        self._answering = None
         ti = context["ti"]
         trigger = SageMakerPipelineStepTrigger(
             **self.trigger_kwargs(
@@ -212,6 +216,22 @@ class SageMakerCallbackStepOperator(SageMakerPipelineStepOperator):
             else:
                 hook.send_step_success(token, outputs)
         queue.delete_messages(queue_url, message.receipt_handles)
+
+    def on_kill(self) -> None:
+        """A user killed the task while it worked on the callback: stop the execution, as killing any step task
+        does, and answer the step with a failure (SageMaker keeps stopping until a callback step is answered)."""
+        from airflow_provider_smpipe.hooks.callback import SageMakerCallbackHook
+
+        answering = getattr(self, "_answering", None)
+        if answering is None:
+            return
+        token, execution_arn = answering
+        group = self.pipeline_group
+        hook = SageMakerCallbackHook(aws_conn_id=group.aws_conn_id, region_name=group.region_name)
+        if execution_arn:
+            self.log.info("Task killed by a user: stopping execution %s", execution_arn)
+            hook.stop_execution(execution_arn)
+        hook.send_step_failure(token, "the Airflow task answering this callback was killed")
 
     def typed_outputs(self, returned: Mapping[str, Any] | None) -> dict[str, str]:
         """The callable's result as SageMaker output values: every declared output, typed as declared.

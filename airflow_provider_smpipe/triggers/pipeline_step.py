@@ -131,7 +131,6 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
         self.worker_handover = worker_handover
         # Runtime state (never serialized).
         self._resolved_arn: str | None = None
-        self._last_step: Mapping[str, Any] | None = None
         self._last_lines: collections.deque[str] = collections.deque(maxlen=LAST_LOG_LINES)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -423,7 +422,6 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
                             continue  # still the failure we retried
                         retry_marker = None
                     step = find_step(snapshot.steps, self.step_name)
-                    self._last_step = step
                     state = snapshot.classify(self.step_name)
                     kind = kind_of((step or {}).get("Metadata"))
                     job = kind.job((step or {}).get("Metadata") or {}) if kind is not None else None
@@ -576,9 +574,3 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
         stopped = await hook.async_stop_execution(arn)
         if not stopped:
             self.log.info("Execution %s was not running; nothing to stop", arn)
-        step = self._last_step
-        kind = kind_of((step or {}).get("Metadata"))
-        if _as_bool(self.worker_handover) and step is not None and kind is not None:
-            # This task would have done the step's work: nothing else will release it, and SageMaker does
-            # not finish stopping while, for example, a callback step waits for its answer.
-            await kind.abandon(StepView(self, hook, step, arn))

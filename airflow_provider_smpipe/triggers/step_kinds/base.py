@@ -109,10 +109,6 @@ class StepKindRuntime:
         work done on a worker (a callback step waiting for the answer the task computes); None otherwise."""
         return None
 
-    async def abandon(self, view: StepView) -> None:
-        """For a trigger with ``worker_handover``: a user killed the task that would have done the step's work
-        (the execution is being stopped); release the step so the stop can complete."""
-
 
 #: Step kinds by Metadata key.
 STEP_KINDS: Registry[str, StepKindRuntime] = Registry(

@@ -34,17 +34,6 @@ class CallbackStepRuntime(StepKindRuntime):
             "step_status": str(status),
         }
 
-    async def abandon(self, view: StepView) -> None:
-        from airflow_provider_smpipe.hooks.callback import SageMakerCallbackHook
-
-        token = (view.metadata.get(self.metadata_key) or {}).get("CallbackToken")
-        if not token or view.step.get("StepStatus") not in _WAITING:
-            return
-        trigger = view.trigger
-        hook = SageMakerCallbackHook(aws_conn_id=trigger.aws_conn_id, region_name=trigger.region_name)
-        view.log.info("Answering callback token %s with a failure: its task was killed", token)
-        await hook.async_send_step_failure(str(token), "the Airflow task answering this callback was killed")
-
     async def result(self, view: StepView) -> dict[str, Any]:
         return {"outputs": output_parameters(view.metadata, self.metadata_key)}
 
