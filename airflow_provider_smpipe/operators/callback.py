@@ -36,7 +36,8 @@ class SageMakerCallbackStepOperator(SageMakerPipelineStepOperator):
     returned outputs, or failure with the exception's message; then it waits for the step to end like any step
     task. Without ``callback`` the task only follows the step, and an outside system answers.
 
-    Later steps read an output with :meth:`output`, e.g. ``approval.output("approved_by")``.
+    Later steps read an output with :meth:`output_parameter`, e.g. ``approval.output_parameter("approved_by")``
+    (``approval.output`` keeps its Airflow meaning: the XComArg of the task's result).
 
     :param task_id: The task id; the step name is derived from it.
     :param sqs_queue_url: The SQS queue SageMaker sends the callback message to. Required (SageMaker requires
@@ -113,7 +114,7 @@ class SageMakerCallbackStepOperator(SageMakerPipelineStepOperator):
     def reference_fields(self) -> Mapping[str, Any]:
         return {"inputs": self.inputs}
 
-    def output(self, name: str) -> OutputParameterRef:
+    def output_parameter(self, name: str) -> OutputParameterRef:
         """The value the answer gives output ``name``, for later steps (typed as declared)."""
         check_output_reference(self.task_id, self.output_types, name)
         return OutputParameterRef.of(self.task_id, name)

@@ -42,7 +42,8 @@ class SageMakerLambdaStepOperator(SageMakerPipelineStepOperator):
     Give either ``function_arn`` (an existing function) or ``handler_file`` with ``handler``,
     ``function_name`` and ``execution_role_arn``: the launch task then creates the function, or updates it when
     its code or configuration changed, before it creates the pipeline (the code is packaged into a reproducible
-    zip, so an unchanged handler changes nothing). Later steps read an output with :meth:`output`.
+    zip, so an unchanged handler changes nothing). Later steps read an output with :meth:`output_parameter`
+    (``task.output`` keeps its Airflow meaning: the XComArg of the task's result).
 
     :param task_id: The task id; the step name is derived from it.
     :param function_arn: The ARN of an existing function, in the pipeline's region. (templated)
@@ -193,7 +194,7 @@ class SageMakerLambdaStepOperator(SageMakerPipelineStepOperator):
     def reference_fields(self) -> Mapping[str, Any]:
         return {"inputs": self.inputs}
 
-    def output(self, name: str) -> OutputParameterRef:
+    def output_parameter(self, name: str) -> OutputParameterRef:
         """The value the function returned for output ``name``, for later steps (typed as declared)."""
         check_output_reference(self.task_id, self.output_types, name)
         return OutputParameterRef.of(self.task_id, name)

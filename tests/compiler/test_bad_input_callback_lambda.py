@@ -67,14 +67,14 @@ def test_bad_output_types(kind: Any) -> None:
 def test_reference_to_an_undeclared_output() -> None:
     def make() -> None:
         approve = SageMakerCallbackStepOperator(task_id="approve", sqs_queue_url=QUEUE, outputs={"ok": bool})
-        approve.output("approver")
+        approve.output_parameter("approver")
 
     message = _refused(make)
     assert "task 'ml.approve' field 'outputs'" in message and "'approver'" in message and "['ok']" in message
 
     def make_lambda() -> None:
         split = SageMakerLambdaStepOperator(task_id="split", function_arn=FUNCTION, outputs=["train"])
-        split.output("test")
+        split.output_parameter("test")
 
     assert "task 'ml.split' field 'outputs'" in _refused(make_lambda)
 
@@ -174,7 +174,7 @@ with DAG("probe", start_date=pendulum.datetime(2026, 1, 1), schedule=None):
             handler="handler.lambda_handler",
             function_name="smpipe-add",
             execution_role_arn="arn:aws:iam::123456789012:role/lambda",
-            inputs={"approved": cb.output("approved")},
+            inputs={"approved": cb.output_parameter("approved")},
         )
 """
 

@@ -91,7 +91,7 @@ def test_callback_step_matches_the_sdk(aws: Any) -> None:
             description="human approval",
         )
         SageMakerFailStepOperator(
-            task_id="report", error_message=join("approved by ", approve.output("approver"), on="")
+            task_id="report", error_message=join("approved by ", approve.output_parameter("approver"), on="")
         )
     ours = compile_definition(build_pipeline_spec(group), aws)
 
@@ -181,7 +181,7 @@ def test_lambda_step_with_an_existing_function_matches_the_sdk(aws: Any) -> None
         SageMakerLambdaStepOperator(
             task_id="count",
             function_arn=EXISTING + ":7",
-            inputs={"file": split.output("train_file")},
+            inputs={"file": split.output_parameter("train_file")},
             outputs={"rows": "Integer"},
         )
     ours = compile_definition(build_pipeline_spec(group), aws)

@@ -132,7 +132,7 @@ def build_lambda(step: LambdaStepSpec, builder: PipelineBuilder) -> Any:
     from sagemaker.core.lambda_helper import Lambda
     from sagemaker.mlops.workflow.lambda_step import LambdaOutput, LambdaOutputTypeEnum, LambdaStep
 
-    class DeployedLambdaStep(LambdaStep):  # type: ignore[misc]
+    class DeployedLambdaStep(LambdaStep):
         """The function exists by now: render its ARN without the SDK's create/update calls."""
 
         def _get_function_arn(self) -> str:
