@@ -120,12 +120,11 @@ class SageMakerCallbackStepOperator(SageMakerPipelineStepOperator):
         return OutputParameterRef.of(self.task_id, name)
 
     def to_step_spec(self, *, name: str, depends_on: tuple[str, ...]) -> CallbackStepSpec:
-        if not isinstance(self.sqs_queue_url, str) or not self.sqs_queue_url.startswith(
-            ("https://", "http://")
-        ):
+        url = self.sqs_queue_url
+        # Rendered values are checked again (a template left as written is compiled as such by `render`).
+        if not isinstance(url, str) or ("{{" not in url and not url.startswith(("https://", "http://"))):
             raise PipelineDefinitionError(
-                f"task {self.task_id!r} field 'sqs_queue_url': rendered to {self.sqs_queue_url!r}, which is not "
-                "an SQS queue URL"
+                f"task {self.task_id!r} field 'sqs_queue_url': rendered to {url!r}, which is not an SQS queue URL"
             )
         return CallbackStepSpec(
             **self.common_spec_fields(name, depends_on),

@@ -208,16 +208,16 @@ class SageMakerLambdaStepOperator(SageMakerPipelineStepOperator):
 
     def to_step_spec(self, *, name: str, depends_on: tuple[str, ...]) -> LambdaStepSpec:
         function: LambdaFunctionSpec | None = None
+        # Rendered values are checked again (a template left as written is compiled as such by `render`).
         if self.function_arn is not None:
-            if _templated(self.function_arn) or not _FUNCTION_ARN.match(str(self.function_arn)):
+            if not _templated(self.function_arn) and not _FUNCTION_ARN.match(str(self.function_arn)):
                 raise self._error(
                     "function_arn", f"rendered to {self.function_arn!r}, not a Lambda function ARN"
                 )
         else:
-            if not _ROLE_ARN.match(str(self.execution_role_arn)):
-                raise self._error(
-                    "execution_role_arn", f"rendered to {self.execution_role_arn!r}, not an IAM role ARN"
-                )
+            role = self.execution_role_arn
+            if not _templated(role) and not _ROLE_ARN.match(str(role)):
+                raise self._error("execution_role_arn", f"rendered to {role!r}, not an IAM role ARN")
             function = LambdaFunctionSpec(
                 name=str(self.function_name),
                 code_path=str(self.resolved_handler_path()),

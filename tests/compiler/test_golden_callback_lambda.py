@@ -386,3 +386,51 @@ def test_requests_fit_botocore_input_shapes() -> None:
     assert _input_problems("lambda", "CreateFunction", create) == []
     update = {"FunctionName": "fn", **function_configuration(function)}
     assert _input_problems("lambda", "UpdateFunctionConfiguration", update) == []
+
+
+RENDER_DAG = """
+import pendulum
+from airflow.sdk import DAG
+from airflow_provider_smpipe import (
+    SageMakerCallbackStepOperator, SageMakerLambdaStepOperator, SageMakerPipelineTaskGroup,
+)
+
+with DAG("render_cb", start_date=pendulum.datetime(2026, 1, 1), schedule=None):
+    with SageMakerPipelineTaskGroup(
+        "ml", role_arn="arn:aws:iam::111122223333:role/pipelines", region_name="eu-west-1"
+    ):
+        approve = SageMakerCallbackStepOperator(
+            task_id="approve", sqs_queue_url="{{ var.value.queue }}", outputs={"ok": "Boolean"}
+        )
+        SageMakerLambdaStepOperator(
+            task_id="add",
+            handler_file="handler.py",
+            handler="handler.lambda_handler",
+            function_name="smpipe-add",
+            execution_role_arn="arn:aws:iam::111122223333:role/service/lambda-exec",
+            inputs={"ok": approve.output_parameter("ok")},
+        )
+"""
+
+
+def test_render_deploys_a_handler_into_its_mock_of_the_groups_account(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "dag.py").write_text(RENDER_DAG)
+    (tmp_path / "handler.py").write_text(HANDLER_CODE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
+    env["AIRFLOW_HOME"] = str(tmp_path / "home")
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow_provider_smpipe", "render", str(tmp_path / "dag.py"), "ml"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    approve, add = json.loads(result.stdout)["Steps"]
+    assert approve["SqsQueueUrl"] == "{{ var.value.queue }}"  # templates are compiled as written
+    assert add["FunctionArn"] == "arn:aws:lambda:eu-west-1:111122223333:function:smpipe-add"

@@ -95,6 +95,11 @@ def deploy_function(client: Any, function: LambdaFunctionSpec, pipeline_name: st
     where = f"task {task_id!r} field 'handler_file'"
     if not os.path.exists(function.code_path):
         raise PipelineDefinitionError(f"{where}: {function.code_path!r} does not exist")
+    if "{{" in function.execution_role_arn:
+        raise PipelineDefinitionError(
+            f"task {task_id!r} field 'execution_role_arn': {function.execution_role_arn!r} is not rendered; a "
+            "function is deployed with the role a run renders"
+        )
     package = handler_zip(function.code_path)
     configuration = function_configuration(function)
     waiter_config = {"Delay": 1, "MaxAttempts": 300}
