@@ -163,11 +163,7 @@ class SageMakerCallbackStepOperator(SageMakerPipelineStepOperator):
         group = self.pipeline_group
         hook = SageMakerCallbackHook(aws_conn_id=group.aws_conn_id, region_name=group.region_name)
         self._answering = (token, execution_arn)
-        if payload.get("step_status") == "Stopping":
-            self.log.info("Execution is stopping: answering callback token %s with a failure", token)
-            hook.send_step_failure(token, "the pipeline execution is stopping")
-        else:
-            self._run_callback(context, hook, token, queue_url)
+        self._answer(context, hook, token, queue_url, stopping=payload.get("step_status") == "Stopping")
         self._answering = None
         ti = context["ti"]
         trigger = SageMakerPipelineStepTrigger(
@@ -182,30 +178,34 @@ class SageMakerCallbackStepOperator(SageMakerPipelineStepOperator):
         )
         self.defer(trigger=trigger, method_name="execute_complete")
 
-    def _run_callback(self, context: Context, hook: Any, token: str, queue_url: str) -> None:
+    def _answer(self, context: Context, hook: Any, token: str, queue_url: str, *, stopping: bool) -> None:
         from airflow_provider_smpipe.hooks.callback import SageMakerCallbackQueueHook
 
         group = self.pipeline_group
         queue = SageMakerCallbackQueueHook(aws_conn_id=group.aws_conn_id, region_name=group.region_name)
-        self.log.info("Waiting for the callback message of token %s in %s", token, queue_url)
+        if not stopping:
+            self.log.info("Waiting for the callback message of token %s in %s", token, queue_url)
         message = queue.find_callback_message(
             queue_url,
             token,
-            wait_seconds=self.message_wait_seconds,
+            # A stopping step is answered at once; its messages are removed if they are there already.
+            wait_seconds=0 if stopping else self.message_wait_seconds,
             visibility_timeout=self.message_visibility_timeout,
         )
-        if message is None:
+        if stopping or (message is not None and message.status == "Stopping"):
+            self.log.info("Execution is stopping: answering callback token %s with a failure", token)
+            hook.send_step_failure(token, "the pipeline execution is stopping")
+        elif message is None:
             hook.send_step_failure(
                 token,
                 f"no callback message for token {token} arrived in {queue_url} within "
                 f"{self.message_wait_seconds:.0f} s (is another consumer reading the queue?)",
             )
+        elif self.callback is None:
+            # The DAG changed since the trigger was created: an outside system answers.
+            self.log.warning("No callback to run for token %s; leaving the answer to another system", token)
             return
-        if message.status == "Stopping":
-            self.log.info("Execution is stopping: answering callback token %s with a failure", token)
-            hook.send_step_failure(token, "the pipeline execution is stopping")
         else:
-            assert self.callback is not None
             self.log.info("Running the callback with inputs %s", message.arguments)
             try:
                 returned = self.callback(dict(message.arguments), token, context)
@@ -215,7 +215,8 @@ class SageMakerCallbackStepOperator(SageMakerPipelineStepOperator):
                 hook.send_step_failure(token, f"{type(error).__name__}: {error}")
             else:
                 hook.send_step_success(token, outputs)
-        queue.delete_messages(queue_url, message.receipt_handles)
+        if message is not None:
+            queue.delete_messages(queue_url, message.receipt_handles)
 
     def on_kill(self) -> None:
         """A user killed the task while it worked on the callback: stop the execution, as killing any step task

@@ -171,8 +171,10 @@ def test_a_stopping_execution_is_answered_without_running_the_callable(world: Wo
         raise AssertionError("must not run")
 
     operator = _operator(approve)
+    world.messages[TOKEN] = _message()
     _answer(operator, _handover(status="Stopping"))
     assert world.answers == [("failure", TOKEN, "the pipeline execution is stopping")]
+    assert world.deleted == [f"rh-{TOKEN}"]  # the step's messages do not linger in the queue
 
     world.answers.clear()
     world.messages["Tok0000002"] = _message("Tok0000002", status="Stopping")
