@@ -24,6 +24,9 @@ _PUBLIC: dict[str, str] = {
     "SageMakerFailStepOperator": "airflow_provider_smpipe.operators.fail",
     "SageMakerStepOperator": "airflow_provider_smpipe.operators.custom",
     "SageMakerTransformStepOperator": "airflow_provider_smpipe.operators.transform",
+    "SageMakerCallbackStepOperator": "airflow_provider_smpipe.operators.callback",
+    "SageMakerLambdaStepOperator": "airflow_provider_smpipe.operators.lambda_step",
+    "OutputParameterRef": "airflow_provider_smpipe.model.output_parameters",
     "SageMakerPipelineLaunchOperator": "airflow_provider_smpipe.operators.launch",
     "Parameter": "airflow_provider_smpipe.model.references",
     "all_of": "airflow_provider_smpipe.model.references",
@@ -35,9 +38,12 @@ __all__ = [
     "CategoricalRange",
     "ContinuousRange",
     "IntegerRange",
+    "OutputParameterRef",
     "Parameter",
+    "SageMakerCallbackStepOperator",
     "SageMakerConditionStepOperator",
     "SageMakerFailStepOperator",
+    "SageMakerLambdaStepOperator",
     "SageMakerPipelineLaunchOperator",
     "SageMakerPipelineTaskGroup",
     "SageMakerProcessingStepOperator",
@@ -53,11 +59,14 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from airflow_provider_smpipe.model.output_parameters import OutputParameterRef
     from airflow_provider_smpipe.model.references import Parameter, all_of, any_of, not_
     from airflow_provider_smpipe.model.steps.tuning import CategoricalRange, ContinuousRange, IntegerRange
+    from airflow_provider_smpipe.operators.callback import SageMakerCallbackStepOperator
     from airflow_provider_smpipe.operators.condition import SageMakerConditionStepOperator
     from airflow_provider_smpipe.operators.custom import SageMakerStepOperator
     from airflow_provider_smpipe.operators.fail import SageMakerFailStepOperator
+    from airflow_provider_smpipe.operators.lambda_step import SageMakerLambdaStepOperator
     from airflow_provider_smpipe.operators.launch import SageMakerPipelineLaunchOperator
     from airflow_provider_smpipe.operators.processing import SageMakerProcessingStepOperator
     from airflow_provider_smpipe.operators.training import SageMakerTrainingStepOperator

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
+import re
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +37,38 @@ def _find_group(dag_file: str, group_id: str, dag_id: str | None) -> Any:
     return candidates[0]
 
 
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(?P<account>\d{12}):role/(?P<path>(?:[^/]+/)*)(?P<name>[^/]+)$")
+
+
+def _role_arns(value: Any) -> set[str]:
+    """Every IAM role ARN inside a spec (dataclasses, tuples, dicts, strings)."""
+    if isinstance(value, str):
+        return {value} if _ROLE_ARN.match(value) else set()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return set().union(*(_role_arns(getattr(value, f.name)) for f in dataclasses.fields(value)))
+    if isinstance(value, dict):
+        return set().union(*(_role_arns(v) for v in value.values()))
+    if isinstance(value, tuple | list):
+        return set().union(*(_role_arns(v) for v in value))
+    return set()
+
+
+def _mock_account(spec: Any) -> dict[str, str]:
+    """The mock plays the account of the group's role, so ARNs and default bucket names come out as a launch
+    would make them, and IAM roles the steps name exist in it (a Lambda function needs its role to exist)."""
+    match = _ROLE_ARN.match(str(spec.role_arn))
+    return {"MOTO_ACCOUNT_ID": match.group("account")} if match else {}
+
+
+def _create_roles(session: Any, spec: Any, account: str | None) -> None:
+    iam = session.client("iam")
+    for arn in sorted(_role_arns(spec)):
+        match = _ROLE_ARN.match(arn)
+        if match and (account is None or match.group("account") == account):
+            path = "/" + match.group("path") if match.group("path") else "/"
+            iam.create_role(RoleName=match.group("name"), Path=path, AssumeRolePolicyDocument="{}")
+
+
 def render(dag_file: str, group_id: str, dag_id: str | None = None) -> str:
     """The pipeline definition of a group, compiled against an in-process mock of AWS (nothing is sent to AWS).
 
@@ -52,7 +86,11 @@ def render(dag_file: str, group_id: str, dag_id: str | None = None) -> str:
 
     spec = build_pipeline_spec(group)
     fake = {"AWS_ACCESS_KEY_ID": "render", "AWS_SECRET_ACCESS_KEY": "render", "AWS_SESSION_TOKEN": "render"}
-    saved = {key: os.environ.get(key) for key in [*fake, "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL"]}
+    fake.update(_mock_account(spec))
+    saved = {
+        key: os.environ.get(key)
+        for key in [*fake, "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "MOTO_ACCOUNT_ID"]
+    }
     os.environ.update(fake)
     os.environ.setdefault("AWS_DEFAULT_REGION", group.region_name or "us-east-1")
     os.environ.pop("AWS_ENDPOINT_URL", None)
@@ -63,6 +101,7 @@ def render(dag_file: str, group_id: str, dag_id: str | None = None) -> str:
             session = boto3.Session()
             if spec.default_bucket:
                 session.client("s3").create_bucket(Bucket=spec.default_bucket)
+            _create_roles(session, spec, fake.get("MOTO_ACCOUNT_ID"))
             definition = compile_definition(spec, session)
     finally:
         for key, value in saved.items():

@@ -33,6 +33,8 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_smpipe.operators.fail",
                     "airflow_provider_smpipe.operators.custom",
                     "airflow_provider_smpipe.operators.transform",
+                    "airflow_provider_smpipe.operators.callback",
+                    "airflow_provider_smpipe.operators.lambda_step",
                 ],
             }
         ],
@@ -42,6 +44,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_smpipe.hooks.pipeline",
                     "airflow_provider_smpipe.hooks.step_logs",
+                    "airflow_provider_smpipe.hooks.callback",
                 ],
             }
         ],

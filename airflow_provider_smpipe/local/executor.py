@@ -64,6 +64,7 @@ class Executor:
         self._s3: dict[str, S3IO] = {}
         self._lock = threading.Lock()
         self._shutdown = False
+        self._shutting_down = threading.Event()
 
     # --- API entry points -----------------------------------------------------------------------
 
@@ -111,6 +112,7 @@ class Executor:
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop every running execution (killing its jobs) and wait for their threads."""
         self._shutdown = True
+        self._shutting_down.set()
         for execution in list(self.store.executions.values()):
             if execution.status in ("Executing", "Stopping"):
                 self.stop(execution)
@@ -264,7 +266,11 @@ class Executor:
 
     def _services(self) -> Services:
         return Services(
-            store=self.store, endpoint_url=self.endpoint_url, state_dir=self.state_dir, s3=self._s3_for
+            store=self.store,
+            endpoint_url=self.endpoint_url,
+            state_dir=self.state_dir,
+            s3=self._s3_for,
+            shutting_down=self._shutting_down,
         )
 
     def _run_step(

@@ -87,6 +87,9 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
     :param property_files: ``[{"name", "output_name", "path"}]`` JSON files to read into the result.
     :param log_cursor: Initial log cursor ``{"job_name", "cursor"}`` (used when no saved cursor exists).
     :param find_timeout: Seconds to wait for the run key's execution to appear when ``execution_arn`` is None.
+    :param worker_handover: Hand the task over to a worker (a plain event ``{"status": "handover", ...}`` for
+        the operator's ``execute_complete``) when the running step needs work the task does there, such as a
+        callback step waiting for the answer the task computes (see ``StepKindRuntime.handover``).
     """
 
     def __init__(
@@ -107,6 +110,7 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
         property_files: list[dict[str, str]] | None = None,
         log_cursor: dict[str, Any] | None = None,
         find_timeout: float = 600,
+        worker_handover: bool = False,
     ) -> None:
         super().__init__()
         self.pipeline_name = pipeline_name
@@ -124,6 +128,7 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
         self.property_files = property_files
         self.log_cursor = log_cursor
         self.find_timeout = find_timeout
+        self.worker_handover = worker_handover
         # Runtime state (never serialized).
         self._resolved_arn: str | None = None
         self._last_lines: collections.deque[str] = collections.deque(maxlen=LAST_LOG_LINES)
@@ -148,6 +153,7 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
                 "property_files": self.property_files,
                 "log_cursor": self.log_cursor,
                 "find_timeout": self.find_timeout,
+                "worker_handover": self.worker_handover,
             },
         )
 
@@ -442,7 +448,12 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
                             self._watch(kind.watch(StepView(self, hook, step, arn), done))
                         )
                     if not state.terminal:
-                        continue
+                        handover = await self._handover(kind, hook, step, arn)
+                        if handover is None:
+                            continue
+                        done.set()
+                        yield handover
+                        return
 
                     done.set()
                     if watch_task is not None:
@@ -454,6 +465,25 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
                     watch_task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await watch_task
+
+    async def _handover(
+        self, kind: Any, hook: SageMakerPipelineHook, step: Mapping[str, Any] | None, arn: str
+    ) -> TriggerEvent | None:
+        """The event that hands the task over to a worker, when this trigger does so and the step asks."""
+        if not _as_bool(self.worker_handover) or kind is None or step is None:
+            return None
+        payload = await kind.handover(StepView(self, hook, step, arn))
+        if payload is None:
+            return None
+        self.log.info("step %s: handing over to a worker (%s)", self.step_name, step.get("StepStatus"))
+        return TriggerEvent(
+            {
+                "status": "handover",
+                "step_name": self.step_name,
+                "execution_arn": arn,
+                "handover": payload,
+            }
+        )
 
     async def _watch(self, watching: Any) -> None:
         try:

@@ -40,12 +40,17 @@ def job_name(execution_id: str, step_name: str) -> str:
 
 @dataclass
 class Services:
-    """Backend services a runner may use."""
+    """Backend services a runner may use.
+
+    :ivar shutting_down: Set when the backend stops: a runner that waits for something outside (an answer to a
+        callback) gives up then instead of keeping the backend's threads alive.
+    """
 
     store: Store
     endpoint_url: Callable[[], str]
     state_dir: Path
     s3: Callable[[str], S3IO]
+    shutting_down: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass

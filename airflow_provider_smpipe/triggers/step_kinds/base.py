@@ -104,6 +104,11 @@ class StepKindRuntime:
         """What the succeeded (or failed) step adds to its task's XCom result."""
         return {}
 
+    async def handover(self, view: StepView) -> dict[str, Any] | None:
+        """For a trigger with ``worker_handover``: plain data for the task's worker when the running step needs
+        work done on a worker (a callback step waiting for the answer the task computes); None otherwise."""
+        return None
+
 
 #: Step kinds by Metadata key.
 STEP_KINDS: Registry[str, StepKindRuntime] = Registry(
