@@ -21,6 +21,9 @@ _PUBLIC: dict[str, str] = {
     "SageMakerStepOperator": "airflow_provider_smpipe.operators.custom",
     "SageMakerPipelineLaunchOperator": "airflow_provider_smpipe.operators.launch",
     "Parameter": "airflow_provider_smpipe.model.references",
+    "ProcessingInput": "airflow_provider_smpipe.model.steps.processing",
+    "ProcessingOutput": "airflow_provider_smpipe.model.steps.processing",
+    "TrainingInput": "airflow_provider_smpipe.model.steps.training",
     "all_of": "airflow_provider_smpipe.model.references",
     "any_of": "airflow_provider_smpipe.model.references",
     "not_": "airflow_provider_smpipe.model.references",
@@ -28,6 +31,8 @@ _PUBLIC: dict[str, str] = {
 
 __all__ = [
     "Parameter",
+    "ProcessingInput",
+    "ProcessingOutput",
     "SageMakerConditionStepOperator",
     "SageMakerFailStepOperator",
     "SageMakerPipelineLaunchOperator",
@@ -35,6 +40,7 @@ __all__ = [
     "SageMakerProcessingStepOperator",
     "SageMakerStepOperator",
     "SageMakerTrainingStepOperator",
+    "TrainingInput",
     "__version__",
     "all_of",
     "any_of",
@@ -44,6 +50,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     from airflow_provider_smpipe.model.references import Parameter, all_of, any_of, not_
+    from airflow_provider_smpipe.model.steps.processing import ProcessingInput, ProcessingOutput
+    from airflow_provider_smpipe.model.steps.training import TrainingInput
     from airflow_provider_smpipe.operators.condition import SageMakerConditionStepOperator
     from airflow_provider_smpipe.operators.custom import SageMakerStepOperator
     from airflow_provider_smpipe.operators.fail import SageMakerFailStepOperator
