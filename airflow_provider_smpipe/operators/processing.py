@@ -127,9 +127,9 @@ class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):
         if not isinstance(self.inputs, Mapping):
             raise PipelineDefinitionError(f"{where} field 'inputs': expected a dict {{name: source}}")
         # Every container path, with what claims it, to refuse two claims on one directory.
-        claims: list[tuple[str, str]] = []
+        claims: list[tuple[str, str, str]] = []
         if self.code is not None:
-            claims.append((PROCESSING_CODE_PATH, "the step's code (input 'code')"))
+            claims.append((PROCESSING_CODE_PATH, "the step's code (input 'code')", "code"))
         for name in self.inputs:
             _check_channel_name(where, "inputs", name)
             if self.code is not None and name == PROCESSING_CODE_INPUT:
@@ -137,10 +137,10 @@ class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):
                     f"{where} field 'inputs': input name {name!r} is the one the step's own code is uploaded "
                     "as (/opt/ml/processing/input/code); give your input another name"
                 )
-            claims.append((self._input(name).local_path, f"input {name!r}"))
+            claims.append((self._input(name).local_path, f"input {name!r}", f"inputs[{name!r}].destination"))
         for name in self._output_values():
             _check_channel_name(where, "outputs", name)
-            claims.append((self._output(name).local_path, f"output {name!r}"))
+            claims.append((self._output(name).local_path, f"output {name!r}", f"outputs[{name!r}].source"))
         _check_distinct_paths(where, claims)
         outputs = self._output_values()
         for name, location in self.property_files.items():
@@ -309,19 +309,18 @@ def _check_channel_name(where: str, field: str, name: Any) -> None:
         )
 
 
-def _check_distinct_paths(where: str, claims: list[tuple[str, str]]) -> None:
+def _check_distinct_paths(where: str, claims: list[tuple[str, str, str]]) -> None:
     """Refuse two inputs/outputs on one container directory, or one inside another's."""
-    for index, (path, owner) in enumerate(claims):
-        for other_path, other in claims[:index]:
+    for index, (path, owner, field) in enumerate(claims):
+        for other_path, other, _ in claims[:index]:
             if path == other_path:
                 raise PipelineDefinitionError(
-                    f"{where}: {owner} and {other} both use the container path {path!r}"
+                    f"{where} field {field!r}: {owner} and {other} both use the container path {path!r}"
                 )
             if path.startswith(other_path + "/") or other_path.startswith(path + "/"):
-                inner, outer = (owner, other) if path.startswith(other_path + "/") else (other, owner)
                 raise PipelineDefinitionError(
-                    f"{where}: the container path of {inner} is inside the one of {outer} "
-                    f"({path!r}, {other_path!r}); SageMaker mounts each on a directory of its own"
+                    f"{where} field {field!r}: the container path of {owner} ({path!r}) and the one of {other} "
+                    f"({other_path!r}) are inside one another; SageMaker mounts each on a directory of its own"
                 )
 
 
