@@ -47,11 +47,7 @@ with open(f"/opt/ml/processing/results/{uuid.uuid4().hex}.json", "w") as out:
 def test_processing_container_paths_and_sharded_input(sm: Any, s3: Any) -> None:
     raw = _prefix(s3, {f"part-{i}.csv": str(i) for i in range(5)})
     lookup = _prefix(s3, {"a.txt": "a", "b.txt": "b"})
-    code = put_script(
-        s3,
-        "list_inputs.py",
-        LIST_INPUTS.replace("os.environ['INSTANCE']", "os.uname().nodename + str(os.getpid())"),
-    )
+    code = put_script(s3, "list_inputs.py", LIST_INPUTS)
     results = f"s3://{BUCKET}/results/{uuid.uuid4().hex[:8]}"
 
     def s3_input(name: str, uri: str, path: str, distribution: str, mode: str = "File") -> dict[str, Any]:
