@@ -7,12 +7,14 @@ import io
 import json
 import tarfile
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pytest
 from smpipe_local_helpers import BUCKET, ROLE, create_pipeline, definition, put_script, steps_of, wait_for
 
 from airflow_provider_smpipe.local.jobs.base import IMAGE_COMMANDS_ENV
+
+if TYPE_CHECKING:
+    import pytest
 
 XGBOOST = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 
