@@ -81,6 +81,10 @@ def test_pipeline_versions(sm: Any, s3: Any) -> None:
         "PipelineVersionId": 1,
         "ResponseMetadata": renamed["ResponseMetadata"],
     }
+    described = sm.describe_pipeline(PipelineName=name, PipelineVersionId=1)
+    assert json.loads(described["PipelineDefinition"]) == first
+    assert described["PipelineVersionDisplayName"] == "first"
+    assert json.loads(sm.describe_pipeline(PipelineName=name)["PipelineDefinition"]) == second
     with pytest.raises(sm.exceptions.ClientError) as error:
         sm.start_pipeline_execution(PipelineName=name, PipelineVersionId=9)
     assert error.value.response["Error"]["Code"] == "ValidationException"

@@ -12,7 +12,7 @@ from airflow_provider_smpipe.local.definition import parse_definition
 from airflow_provider_smpipe.local.errors import validation_error
 from airflow_provider_smpipe.local.executor import random_id
 from airflow_provider_smpipe.local.selective import check_selection
-from airflow_provider_smpipe.local.state import Execution
+from airflow_provider_smpipe.local.state import Execution, now
 
 
 @operation("StartPipelineExecution")
@@ -179,6 +179,6 @@ def update_pipeline_execution(
             execution.description = str(body["PipelineExecutionDescription"]) or None
         if parallelism:
             execution.parallelism = int(parallelism)
-        execution.last_modified_time = time.time()
+        execution.last_modified_time = now()
         execution.changed.notify_all()
     return {"PipelineExecutionArn": execution.arn}
