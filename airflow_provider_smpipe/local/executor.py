@@ -331,10 +331,12 @@ class Executor:
                 execution.changed.notify_all()
 
     def _attempts(self, env: StepEnv, runner: Callable[[StepEnv], None]) -> None:
-        """Run the step, retrying failed attempts as its retry policies say."""
+        """Run the step, retrying failed attempts as its retry policies say (``StepRun.finish`` asks them)."""
         run, step = env.run, env.step
         retries = RetryState.of(step.raw)
+        run.retry_decider = retries.next_delay if retries.policies else None
         while True:
+            run.retry_delay = None
             injected = self.faults.take_job_failure(step.name) if self.faults is not None else None
             if injected is not None and injected.startswith("Step."):
                 # The step could not even create its job.
@@ -343,15 +345,15 @@ class Executor:
             else:
                 env.injected_failure = injected
                 runner(env)
+            delay = run.retry_delay
+            if delay is None:
                 if run.status not in ("Succeeded", "Failed", "Stopped"):
                     raise RuntimeError(f"the {step.type} runner left the step {run.status}")
-            if run.status != "Failed":
-                return
-            delay = retries.next_delay(run.failure_type)
-            if delay is None:
                 return
             log.info("step %s: %s, retrying in %.1fs", step.name, run.failure_type, delay)
             if wait(delay, lambda: env.stop_requested):
+                run.retry_decider = None
+                run.finish("Stopped")
                 return
             with env.execution.changed:
                 restart(run)

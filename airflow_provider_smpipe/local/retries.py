@@ -82,7 +82,8 @@ def wait(seconds: float, stopped: Callable[[], bool]) -> bool:
 def restart(run: StepRun) -> None:
     """Make ``run`` the step's next attempt (ListPipelineExecutionSteps shows the latest, with its count)."""
     run.attempt_count += 1
-    run.status = "Starting"
+    run.status = "Executing"
+    run.retry_delay = None
     run.end_time = None
     run.failure_reason = None
     run.failure_type = None

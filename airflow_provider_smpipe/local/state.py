@@ -94,7 +94,18 @@ class StepRun:
     #: Why the latest attempt failed, as retry policies name it (``SageMaker.CAPACITY_ERROR``...), if known.
     failure_type: str | None = None
 
+    #: Decides whether a failed attempt is retried: the delay before the retry, or None (retry policies).
+    retry_decider: Callable[[str | None], float | None] | None = None
+    #: Set instead of failing when the failed attempt will be retried after this many seconds.
+    retry_delay: float | None = None
+
     def finish(self, status: str, reason: str | None = None) -> None:
+        if status == "Failed" and self.retry_decider is not None:
+            delay = self.retry_decider(self.failure_type)
+            if delay is not None:
+                # The step stays Executing while the retry waits, as on SageMaker: it has not failed yet.
+                self.retry_delay = delay
+                return
         self.status = status
         self.end_time = now()
         if reason is not None:

@@ -170,8 +170,18 @@ def test_retry_policy_retries_injected_job_failures(sm: Any, s3: Any, job_failur
     job_failures({step_name: ["SageMaker.CAPACITY_ERROR", "SageMaker.CAPACITY_ERROR"]})
     started = time.monotonic()
     arn = sm.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"]
-    assert wait_for(sm, arn, timeout=30)["PipelineExecutionStatus"] == "Succeeded"
+    seen = set()
+    while sm.describe_pipeline_execution(PipelineExecutionArn=arn)["PipelineExecutionStatus"] == "Executing":
+        step_now = steps_of(sm, arn).get("flaky")
+        if step_now:
+            seen.add((step_now["StepStatus"], step_now["AttemptCount"]))
+        assert time.monotonic() - started < 30
+        time.sleep(0.1)
+    assert wait_for(sm, arn)["PipelineExecutionStatus"] == "Succeeded"
     elapsed = time.monotonic() - started
+    # While a retry waits the step is still Executing: a watcher never sees it fail.
+    assert {status for status, _ in seen} <= {"Starting", "Executing", "Succeeded"}
+    assert {attempt for _, attempt in seen} >= {1, 2}
     flaky = steps_of(sm, arn)["flaky"]
     assert flaky["AttemptCount"] == 3 and flaky["StepStatus"] == "Succeeded"
     assert elapsed >= 3.0  # 1 s, then 2 s (BackoffRate)
