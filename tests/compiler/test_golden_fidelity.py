@@ -397,3 +397,19 @@ def test_every_step_kind_renders_display_name_description_cache_and_retries(aws:
                 "ExpireAfterMin": 30,
             },
         ]
+
+
+def test_group_without_bucket_uses_the_accounts_default_bucket(aws: Any) -> None:
+    with (
+        DAG("golden", start_date=START, schedule=None),
+        SageMakerPipelineTaskGroup("ml", pipeline_name=PIPELINE, role_arn=ROLE) as group,
+    ):
+        SageMakerProcessingStepOperator(
+            task_id="prep", image_uri=IMAGE, code=str(CODE / "prep.py"), command=["python3"], outputs=["data"]
+        )
+    account = aws.client("sts").get_caller_identity()["Account"]
+    bucket = f"sagemaker-us-east-1-{account}"
+    arguments = _steps(_compile(group, aws))["prep"]["Arguments"]
+    code = next(i for i in arguments["ProcessingInputs"] if i["InputName"] == "code")
+    assert code["S3Input"]["S3Uri"].startswith(f"s3://{bucket}/")
+    assert aws.client("s3").head_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
