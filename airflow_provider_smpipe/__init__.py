@@ -29,6 +29,9 @@ _PUBLIC: dict[str, str] = {
     "OutputParameterRef": "airflow_provider_smpipe.model.output_parameters",
     "SageMakerPipelineLaunchOperator": "airflow_provider_smpipe.operators.launch",
     "Parameter": "airflow_provider_smpipe.model.references",
+    "ProcessingInput": "airflow_provider_smpipe.model.steps.processing",
+    "ProcessingOutput": "airflow_provider_smpipe.model.steps.processing",
+    "TrainingInput": "airflow_provider_smpipe.model.steps.training",
     "all_of": "airflow_provider_smpipe.model.references",
     "any_of": "airflow_provider_smpipe.model.references",
     "not_": "airflow_provider_smpipe.model.references",
@@ -40,6 +43,8 @@ __all__ = [
     "IntegerRange",
     "OutputParameterRef",
     "Parameter",
+    "ProcessingInput",
+    "ProcessingOutput",
     "SageMakerCallbackStepOperator",
     "SageMakerConditionStepOperator",
     "SageMakerFailStepOperator",
@@ -51,6 +56,7 @@ __all__ = [
     "SageMakerTrainingStepOperator",
     "SageMakerTransformStepOperator",
     "SageMakerTuningStepOperator",
+    "TrainingInput",
     "__version__",
     "all_of",
     "any_of",
@@ -61,6 +67,8 @@ __all__ = [
 if TYPE_CHECKING:
     from airflow_provider_smpipe.model.output_parameters import OutputParameterRef
     from airflow_provider_smpipe.model.references import Parameter, all_of, any_of, not_
+    from airflow_provider_smpipe.model.steps.processing import ProcessingInput, ProcessingOutput
+    from airflow_provider_smpipe.model.steps.training import TrainingInput
     from airflow_provider_smpipe.model.steps.tuning import CategoricalRange, ContinuousRange, IntegerRange
     from airflow_provider_smpipe.operators.callback import SageMakerCallbackStepOperator
     from airflow_provider_smpipe.operators.condition import SageMakerConditionStepOperator

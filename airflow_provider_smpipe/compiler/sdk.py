@@ -7,7 +7,9 @@ The only module that imports the SageMaker SDK, inside functions: it runs in the
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
+import json
 import logging
 import os
 import re
@@ -131,7 +133,56 @@ def compile_definition(
     :param endpoint_url: An AWS-compatible endpoint to use instead of AWS (the connection's ``endpoint_url``).
     """
     with _sdk_environment(endpoint_url, boto_session.region_name):
-        return PipelineBuilder(spec, boto_session).build().definition()
+        if spec.default_bucket is None:
+            spec = dataclasses.replace(
+                spec, default_bucket=resolve_default_bucket(boto_session, endpoint_url)
+            )
+        builder = PipelineBuilder(spec, boto_session)
+        definition: str = builder.build().definition()
+    builder.check_undeclared_step_references(json.loads(definition))
+    return definition
+
+
+def resolve_default_bucket(boto_session: boto3.Session, endpoint_url: str | None = None) -> str:
+    """``sagemaker-<region>-<account>``, created when missing, as the SDK's ``Session.default_bucket()`` does, but
+    through the connection's own endpoint (the SDK asks STS at its public regional endpoint, which an
+    AWS-compatible endpoint such as the local backend never sees).
+
+    The bucket must belong to the caller's account (``ExpectedBucketOwner``), as the SDK checks for the name it
+    picks itself.
+    """
+    from botocore.exceptions import ClientError
+
+    region = boto_session.region_name or "us-east-1"
+    account = boto_session.client("sts", endpoint_url=endpoint_url, region_name=region).get_caller_identity()[
+        "Account"
+    ]
+    bucket = f"sagemaker-{region}-{account}"
+    s3 = boto_session.client("s3", endpoint_url=endpoint_url, region_name=region)
+    try:
+        s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=account)
+        return bucket
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code"))
+        if code not in ("404", "NoSuchBucket", "NotFound"):
+            raise PipelineDefinitionError(
+                f"the default bucket {bucket!r} cannot be used ({code}: it may belong to another account); give "
+                "the group a default_bucket"
+            ) from error
+    log.info("Creating the default bucket %s", bucket)
+    create: dict[str, Any] = {"Bucket": bucket}
+    if region != "us-east-1":
+        create["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    try:
+        s3.create_bucket(**create)
+    except ClientError as error:
+        # Another launch may have created it in the meantime.
+        if str(error.response.get("Error", {}).get("Code")) not in (
+            "BucketAlreadyOwnedByYou",
+            "OperationAborted",
+        ):
+            raise
+    return bucket
 
 
 #: SDK step builders by spec class: ``compiler/steps/<kind>.py`` registers ``build(spec, builder) -> SDK step``.
@@ -236,6 +287,64 @@ class PipelineBuilder:
             steps=top_level,
             sagemaker_session=self.session,
         )
+
+    # -- upstream steps: what a step may read ------------------------------------------------------------
+
+    def upstream_task_ids(self, step: StepSpec) -> set[str]:
+        """Task ids of every step upstream of ``step``: edges, references, and a branch's condition step."""
+        task_of = {s.name: s.task_id for s in self.spec.steps}
+        by_task = {s.task_id: s for s in self.spec.steps}
+        owner = {target: s.task_id for s in self.spec.steps for target in s.nested_task_ids()}
+
+        def direct(current: StepSpec) -> set[str]:
+            ids = {task_of[name] for name in current.depends_on if name in task_of}
+            ids.update(t for reference in _references_of(current) for t in reference.step_task_ids())
+            if current.task_id in owner:
+                ids.add(owner[current.task_id])
+            return ids
+
+        seen: set[str] = set()
+        stack = list(direct(step))
+        while stack:
+            task_id = stack.pop()
+            if task_id in seen or task_id not in by_task:
+                continue
+            seen.add(task_id)
+            stack.extend(direct(by_task[task_id]))
+        seen.discard(step.task_id)
+        return seen
+
+    def check_undeclared_step_references(self, definition: dict[str, Any]) -> None:
+        """Refuse an escape-hatch step whose definition reads (``Steps.<x>``) or depends on a step of the group
+        that is not upstream of its task: Airflow would not know the edge SageMaker follows."""
+        from airflow_provider_smpipe.model.steps.custom import CustomStepSpec
+
+        names = {s.name: s for s in self.spec.steps}
+        rendered: dict[str, Any] = {}
+        _collect_steps(definition.get("Steps") or [], rendered)
+        for step in self.spec.steps:
+            if not isinstance(step, CustomStepSpec):
+                continue
+            upstream = self.upstream_task_ids(step)
+            allowed = {name for name, other in names.items() if other.task_id in upstream}
+            own = [
+                name
+                for name in rendered
+                if name == step.name or (name.startswith(step.name + "-") and name not in names)
+            ]
+            for name in own:
+                body = rendered[name]
+                read = set(_STEP_REFERENCE.findall(json.dumps(body)))
+                read.update(str(d) for d in body.get("DependsOn") or [])
+                bad = sorted(x for x in read if x in names and x not in allowed and x != step.name)
+                if bad:
+                    tasks = [names[x].task_id for x in bad]
+                    raise PipelineDefinitionError(
+                        f"task {step.task_id!r} field 'upstream_references': the step the factory built reads or "
+                        f"depends on {tasks}, which are not upstream of {step.task_id!r}; declare what the "
+                        "factory reads in 'upstream_references' (or add the Airflow edge), so Airflow runs the "
+                        "tasks in the order SageMaker does"
+                    )
 
     # -- helpers for step builders -----------------------------------------------------------------------
 
@@ -354,6 +463,22 @@ class PipelineBuilder:
             ]
             return [c.ConditionNot(expression=c.ConditionOr(conditions=negated))]
         raise PipelineDefinitionError(f"unsupported condition {condition!r}")
+
+
+_STEP_REFERENCE = re.compile(r"Steps\.([A-Za-z0-9_-]+)")
+
+
+def _collect_steps(steps: list[Any], out: dict[str, Any]) -> None:
+    """Every step of a definition by name, a condition's branches included (its own body without them)."""
+    for step in steps:
+        if not isinstance(step, dict):
+            continue
+        arguments = step.get("Arguments") or {}
+        if step.get("Type") == "Condition":
+            _collect_steps(arguments.get("IfSteps") or [], out)
+            _collect_steps(arguments.get("ElseSteps") or [], out)
+            step = {**step, "Arguments": {"Conditions": arguments.get("Conditions")}}
+        out[str(step.get("Name"))] = step
 
 
 def _retries(specs: tuple[RetrySpec, ...]) -> list[Any] | None:

@@ -69,7 +69,7 @@ def _collect(raw_steps: list[Any], branch: tuple[str, bool] | None, out: dict[st
         step.depends_on.discard(name)
         for prop in raw.get("PropertyFiles") or []:
             step.property_files[prop.get("PropertyFileName")] = prop
-        # RetryPolicies and CacheConfig are accepted and ignored (see docs/local-backend.md).
+        # RetryPolicies and CacheConfig are read by the executor (local/retries.py, local/caching.py).
         out[name] = step
         if step.type == "Condition":
             _collect(arguments.get("IfSteps") or [], (name, True), out)

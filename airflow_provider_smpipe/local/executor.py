@@ -9,20 +9,26 @@ import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_smpipe.local.caching import StepCache
 from airflow_provider_smpipe.local.definition import (
     PipelineDef,
     StepDef,
     parse_definition,
     resolve_parameters,
 )
+from airflow_provider_smpipe.local.errors import ApiError
 from airflow_provider_smpipe.local.expressions import EvalContext, ExpressionError, walk
+from airflow_provider_smpipe.local.retries import FAILURE_REASONS, RetryState, restart, wait
 from airflow_provider_smpipe.local.s3io import S3IO
+from airflow_provider_smpipe.local.selective import reuse_source_results
 from airflow_provider_smpipe.local.state import Execution, JobRecord, StepRun, Store
 from airflow_provider_smpipe.local.steps.base import STEP_RUNNERS, Services, StepEnv, job_name
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
+
+    from airflow_provider_smpipe.local.faults import FaultInjector
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +58,23 @@ class Executor:
     :param store: where executions and jobs are recorded.
     :param endpoint_url: returns the backend's URL (jobs talk to it for S3).
     :param state_dir: parent of the job workspaces.
+    :param faults: the backend's fault injection (job failures for retry policies).
     """
 
-    def __init__(self, store: Store, endpoint_url: Callable[[], str], state_dir: Path) -> None:
+    def __init__(
+        self,
+        store: Store,
+        endpoint_url: Callable[[], str],
+        state_dir: Path,
+        faults: FaultInjector | None = None,
+    ) -> None:
         self.store = store
         self.endpoint_url = endpoint_url
         self.state_dir = state_dir
+        self.faults = faults
+        self.cache = StepCache()
+        #: Steps a selective execution must not run, by execution ARN.
+        self._not_selected: dict[str, set[str]] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._running: dict[str, dict[str, _Running]] = {}
         self._prior_attempts: dict[str, dict[str, int]] = {}
@@ -194,10 +211,19 @@ class Executor:
             with execution.changed:
                 execution.set_status("Failed", f"Invalid pipeline definition: {err}")
             return
+        if execution.selective_execution_config and execution.arn not in self._not_selected:
+            try:
+                with execution.changed:
+                    self._not_selected[execution.arn] = reuse_source_results(execution, pdef, self.store)
+            except ApiError as err:
+                with execution.changed:
+                    execution.set_status("Failed", f"Selective execution: {err.message}")
+                return
         running = self._running[execution.arn]
-        limit = execution.parallelism or DEFAULT_MAX_PARALLEL
         with execution.changed:
             while True:
+                # Read each round: UpdatePipelineExecution may change it while the execution runs.
+                limit = execution.parallelism or DEFAULT_MAX_PARALLEL
                 for name in [n for n, r in running.items() if not r.thread.is_alive()]:
                     del running[name]
                 if execution.stop_requested:
@@ -225,8 +251,9 @@ class Executor:
 
     def _ready(self, execution: Execution, pdef: PipelineDef) -> list[StepDef]:
         ready = []
+        not_selected = self._not_selected.get(execution.arn, set())
         for step in pdef.steps.values():
-            if step.name in execution.steps:
+            if step.name in execution.steps or step.name in not_selected:
                 continue
             if step.branch is not None:
                 condition = execution.steps.get(step.branch[0])
@@ -290,9 +317,15 @@ class Executor:
             elif execution.stop_requested:
                 run.finish("Stopped")
             else:
-                runner(env)
-                if run.status not in ("Succeeded", "Failed", "Stopped"):
-                    raise RuntimeError(f"the {step.type} runner left the step {run.status}")
+                key = self.cache.key(execution, step, ctx)
+                hit = self.cache.lookup(key, step) if key else None
+                if hit is not None:
+                    log.info("step %s of %s: cache hit of %s", step.name, execution.arn, hit.execution_arn)
+                    self.cache.apply(hit, run)
+                else:
+                    self._attempts(env, runner)
+                    if key and run.status == "Succeeded":
+                        self.cache.record(key, execution, run)
         except ExpressionError as err:
             run.finish("Failed", f"ClientError: {err}")
         except Exception as err:  # never leave a step hanging in Executing
@@ -302,6 +335,35 @@ class Executor:
             with execution.changed:
                 execution.last_modified_time = run.end_time or execution.last_modified_time
                 execution.changed.notify_all()
+
+    def _attempts(self, env: StepEnv, runner: Callable[[StepEnv], None]) -> None:
+        """Run the step, retrying failed attempts as its retry policies say (``StepRun.finish`` asks them)."""
+        run, step = env.run, env.step
+        retries = RetryState.of(step.raw)
+        run.retry_decider = retries.next_delay if retries.policies else None
+        while True:
+            run.retry_delay = None
+            injected = self.faults.take_job_failure(step.name) if self.faults is not None else None
+            if injected is not None and injected.startswith("Step."):
+                # The step could not even create its job.
+                run.failure_type = injected
+                run.finish("Failed", FAILURE_REASONS[injected])
+            else:
+                env.injected_failure = injected
+                runner(env)
+            delay = run.retry_delay
+            if delay is None:
+                if run.status not in ("Succeeded", "Failed", "Stopped"):
+                    raise RuntimeError(f"the {step.type} runner left the step {run.status}")
+                return
+            log.info("step %s: %s, retrying in %.1fs", step.name, run.failure_type, delay)
+            if wait(delay, lambda: env.stop_requested):
+                run.retry_decider = None
+                run.finish("Stopped")
+                return
+            with env.execution.changed:
+                restart(run)
+                env.job_runs.clear()
 
     def stop_job(self, execution: Execution, job: JobRecord) -> None:
         """StopProcessingJob/StopTrainingJob on a pipeline's job: stop just that job."""

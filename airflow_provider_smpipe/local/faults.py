@@ -17,6 +17,16 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 ENV_PREFIX = "SMPIPE_LOCAL_"
+#: What a retry policy can name: step exceptions and SageMaker job failures.
+JOB_FAILURE_TYPES = frozenset(
+    {
+        "Step.SERVICE_FAULT",
+        "Step.THROTTLING",
+        "SageMaker.JOB_INTERNAL_ERROR",
+        "SageMaker.CAPACITY_ERROR",
+        "SageMaker.RESOURCE_LIMIT",
+    }
+)
 
 
 @dataclass
@@ -29,6 +39,10 @@ class FaultConfig:
     :param operations: limit faults to these operations (``StartPipelineExecution``), services
         (``sagemaker:*``) or service operations (``logs:GetLogEvents``); empty means all calls.
     :param seed: seed for the random draws, so a run is reproducible.
+    :param job_failures: ``{step name: [failure type, ...]}``: the step's next attempts fail, one per entry, with
+        that type (``SageMaker.CAPACITY_ERROR``, ``SageMaker.JOB_INTERNAL_ERROR``, ``SageMaker.RESOURCE_LIMIT``:
+        its job fails; ``Step.SERVICE_FAULT``, ``Step.THROTTLING``: the step fails before creating its job), in
+        any execution, so retry policies can be tested.
     """
 
     throttle_rate: float = 0.0
@@ -36,6 +50,15 @@ class FaultConfig:
     latency_ms: int = 0
     operations: frozenset[str] = field(default_factory=frozenset)
     seed: int | None = None
+    job_failures: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for step, types in self.job_failures.items():
+            unknown = [t for t in types if t not in JOB_FAILURE_TYPES]
+            if unknown:
+                raise ValueError(
+                    f"job_failures[{step!r}]: unknown failure types {unknown} (known: {sorted(JOB_FAILURE_TYPES)})"
+                )
 
     @property
     def enabled(self) -> bool:
@@ -65,13 +88,18 @@ class FaultConfig:
             "latency_ms": self.latency_ms,
             "operations": sorted(self.operations),
             "seed": self.seed,
+            "job_failures": {k: list(v) for k, v in self.job_failures.items()},
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> FaultConfig:
         ops = data.get("operations") or []
         seed = data.get("seed")
+        failures = data.get("job_failures") or {}
+        if not isinstance(failures, dict):
+            raise ValueError("job_failures must be an object {step name: [failure type, ...]}")
         return cls(
+            job_failures={str(k): [str(t) for t in v] for k, v in failures.items()},
             throttle_rate=float(str(data.get("throttle_rate") or 0)),
             error_rate=float(str(data.get("error_rate") or 0)),
             latency_ms=int(str(data.get("latency_ms") or 0)),
@@ -104,6 +132,17 @@ class FaultInjector:
             self.config = config
             self._random = random.Random(config.seed)
             self.injected: dict[str, int] = {"ThrottlingException": 0, "InternalFailure": 0}
+            self._job_failures = {step: list(types) for step, types in config.job_failures.items()}
+
+    def take_job_failure(self, step_name: str) -> str | None:
+        """The failure type the next attempt of ``step_name`` must fail with, if one is queued (consumed)."""
+        with self._lock:
+            queued = self._job_failures.get(step_name)
+            if not queued:
+                return None
+            failure = queued.pop(0)
+            self.injected[failure] = self.injected.get(failure, 0) + 1
+            return failure
 
     def matches(self, service: str, operation: str) -> bool:
         ops = self.config.operations

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import json
 import threading
 import time
 from typing import Any
+
+from airflow_provider_smpipe.local.errors import ApiError
 
 # moto's log streams are not thread-safe; every writer in this process goes through this lock.
 _LOGS_LOCK = threading.Lock()
@@ -74,3 +78,38 @@ class JobLogStream:
         self._stop.set()
         self._thread.join(timeout=5)
         self.flush()
+
+
+def narrow_filter_request(
+    environ: dict[str, Any], body: bytes, account: str, region: str
+) -> dict[str, Any] | None:
+    """FilterLogEvents with ``logStreamNamePrefix``, which moto ignores (it answers every stream's events).
+
+    The request is rewritten in place to name the matching streams (``logStreamNames``); when no stream matches,
+    the answer is returned here (no events), since moto reads an empty list as "every stream".
+    """
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        return None
+    prefix = request.get("logStreamNamePrefix")
+    if not isinstance(prefix, str):
+        return None
+    if request.get("logStreamNames"):
+        raise ApiError(
+            "InvalidParameterException", "logStreamNames and logStreamNamePrefix are mutually exclusive"
+        )
+    group_name = request.get("logGroupName") or str(request.get("logGroupIdentifier", "")).split(":")[-1]
+    with _LOGS_LOCK:
+        group = _logs_backend(account, region).groups.get(group_name)
+        names = sorted(name for name in group.streams if name.startswith(prefix)) if group else None
+    if names is None:
+        return None  # moto answers ResourceNotFoundException
+    if not names:
+        return {"events": [], "searchedLogStreams": []}
+    del request["logStreamNamePrefix"]
+    request["logStreamNames"] = names
+    data = json.dumps(request).encode()
+    environ["wsgi.input"] = io.BytesIO(data)
+    environ["CONTENT_LENGTH"] = str(len(data))
+    return None

@@ -41,8 +41,13 @@ class S3IO:
 
         self.client.meta.events.register("before-sign.s3", mark)
 
-    def download(self, uri: str, dest: Path) -> int:
-        """Download the object or every object under the prefix ``uri`` into ``dest``; return the count."""
+    def download(self, uri: str, dest: Path, shard: tuple[int, int] | None = None) -> int:
+        """Download the object or every object under the prefix ``uri`` into ``dest``; return the count.
+
+        :param shard: ``(index, count)``: only every ``count``-th object (in key order) from the ``index``-th on,
+            as ``ShardedByS3Key`` gives each of ``count`` instances its share. The count returned is then
+            the number of objects under the prefix, not of this shard's.
+        """
         bucket, prefix = split_s3_uri(uri)
         count = 0
         paginator = self.client.get_paginator("list_objects_v2")
@@ -51,11 +56,13 @@ class S3IO:
                 key = obj["Key"]
                 if key.endswith("/"):
                     continue
+                count += 1
+                if shard is not None and (count - 1) % shard[1] != shard[0]:
+                    continue
                 relative = key[len(prefix) :].lstrip("/") or os.path.basename(key)
                 target = dest / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
                 self.client.download_file(bucket, key, str(target))
-                count += 1
         return count
 
     def upload_dir(self, source: Path, uri: str) -> int:

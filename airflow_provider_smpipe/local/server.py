@@ -7,6 +7,7 @@ routes by the request's signing service name.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -20,9 +21,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from airflow_provider_smpipe.local.api import SageMakerApi
+from airflow_provider_smpipe.local.api.versions import record_change
 from airflow_provider_smpipe.local.errors import ApiError
 from airflow_provider_smpipe.local.executor import Executor
 from airflow_provider_smpipe.local.faults import FaultConfig, FaultInjector, error_body
+from airflow_provider_smpipe.local.logs import narrow_filter_request
 from airflow_provider_smpipe.local.s3io import INTERNAL_HEADER
 from airflow_provider_smpipe.local.state import Store
 from airflow_provider_smpipe.local.validation import validate_output
@@ -37,9 +40,6 @@ CONTROL_PREFIX = "/_smpipe/"
 # moto-served SageMaker calls whose responses strict mode also checks.
 _FORWARDED_CHECKED = frozenset(
     {
-        "CreatePipeline",
-        "UpdatePipeline",
-        "DeletePipeline",
         "ListPipelines",
         "ListTags",
         "AddTags",
@@ -47,6 +47,23 @@ _FORWARDED_CHECKED = frozenset(
     }
 )
 _INTERNAL_ENVIRON = "HTTP_" + INTERNAL_HEADER.upper().replace("-", "_")
+# Pipeline writes moto serves while the backend records versions.
+_PIPELINE_WRITES = frozenset({"CreatePipeline", "UpdatePipeline", "DeletePipeline"})
+
+
+@functools.cache
+def _moto_sagemaker_actions() -> frozenset[str]:
+    from moto.core.utils import method_names_from_class
+    from moto.sagemaker.responses import SageMakerResponse
+
+    return frozenset(method_names_from_class(SageMakerResponse))
+
+
+def moto_serves_sagemaker(operation: str) -> bool:
+    """Whether moto has a handler for the SageMaker ``operation`` (it answers others with an HTML 500)."""
+    from moto.core.utils import camelcase_to_underscores
+
+    return camelcase_to_underscores(operation) in _moto_sagemaker_actions()
 
 
 def _request_identity(environ: dict[str, Any]) -> tuple[str, str, str]:
@@ -147,10 +164,29 @@ class LocalApp:
 
         if service == "sagemaker" and self.api.handles(operation):
             return self._sagemaker(environ, start_response, operation, body, access_key, region)
-        if service == "sagemaker" and operation == "CreatePipeline":
-            return self._create_pipeline(environ, start_response, body)
+        if service == "sagemaker" and operation and not moto_serves_sagemaker(operation):
+            return self._error(
+                start_response,
+                400,
+                "UnknownOperationException",
+                f"smpipe-local does not implement the SageMaker operation {operation} (neither the backend nor "
+                "moto serves it); see docs/local-backend.md for what is emulated",
+                True,
+                False,
+            )
+        if service == "sagemaker" and operation in _PIPELINE_WRITES:
+            return self._pipeline_write(environ, start_response, operation, body, access_key, region)
+        if service == "logs" and operation == "FilterLogEvents":
+            try:
+                early = narrow_filter_request(environ, body, _account_for(access_key), region)
+            except ApiError as err:
+                return self._error(start_response, err.status, err.code, err.message, True, False)
+            if early is not None:
+                return self._respond(start_response, 200, json.dumps(early).encode())
         if self.strict and service == "sagemaker" and operation in _FORWARDED_CHECKED:
             return self._checked_forward(environ, start_response, operation)
+        if json_protocol or query_protocol:
+            return self._forward(environ, start_response, service, operation, json_protocol, query_protocol)
         return self.moto(environ, start_response)
 
     # --- SageMaker ------------------------------------------------------------------------------
@@ -186,17 +222,45 @@ class LocalApp:
             return self._error(start_response, 500, "InternalFailure", problem, True, False)
         return self._respond(start_response, 200, payload)
 
-    def _create_pipeline(
-        self, environ: dict[str, Any], start_response: StartResponse, body: bytes
+    def _pipeline_write(
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        operation: str,
+        body: bytes,
+        access_key: str,
+        region: str,
     ) -> Iterable[bytes]:
-        # moto ignores ClientRequestToken; a retried CreatePipeline must get the same answer.
+        """Create/Update/DeletePipeline go to moto; the backend records the pipeline's versions (moto keeps
+        none) and makes CreatePipeline idempotent on ``ClientRequestToken`` (moto ignores it)."""
         try:
-            token = json.loads(body or b"{}").get("ClientRequestToken")
+            request = json.loads(body or b"{}")
         except ValueError:
-            token = None
-        key = ("CreatePipeline", str(token))
+            request = {}
+        token = request.get("ClientRequestToken") if operation == "CreatePipeline" else None
+        key = (operation, str(token))
         if token and key in self.store.tokens:
             return self._respond(start_response, 200, self.store.tokens[key])
+        status, headers, payload = self._call_moto(environ)
+        if status.startswith("200"):
+            account = _account_for(access_key)
+            name = str(request.get("PipelineName", ""))
+            version = record_change(self.store, operation, name, account, region)
+            if operation == "UpdatePipeline" and version is not None:
+                answer = json.loads(payload or b"{}")
+                answer["PipelineVersionId"] = version
+                payload = json.dumps(answer).encode()
+                headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+                headers.append(("Content-Length", str(len(payload))))
+            problem = self._validate(operation, payload)
+            if problem:
+                return self._error(start_response, 500, "InternalFailure", problem, True, False)
+            if token:
+                self.store.tokens[key] = payload
+        start_response(status, headers)
+        return [payload]
+
+    def _call_moto(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
         captured: dict[str, Any] = {}
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -204,30 +268,42 @@ class LocalApp:
             return lambda data: None
 
         payload = b"".join(self.moto(environ, capture))
-        if captured["status"].startswith("200"):
-            problem = self._validate("CreatePipeline", payload)
-            if problem:
-                return self._error(start_response, 500, "InternalFailure", problem, True, False)
-            if token:
-                self.store.tokens[key] = payload
-        start_response(captured["status"], captured["headers"])
+        return captured["status"], captured["headers"], payload
+
+    def _forward(
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        service: str,
+        operation: str,
+        json_protocol: bool,
+        query_protocol: bool,
+    ) -> Iterable[bytes]:
+        """moto's answer, except that its HTML error page (an operation it lacks, or a bug) becomes an error
+        botocore parses, naming the operation."""
+        status, headers, payload = self._call_moto(environ)
+        content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+        if status.startswith("500") and "html" in content_type:
+            return self._error(
+                start_response,
+                500,
+                "InternalFailure",
+                f"smpipe-local could not serve {service}:{operation}: moto failed on it or does not implement it",
+                json_protocol,
+                query_protocol,
+            )
+        start_response(status, headers)
         return [payload]
 
     def _checked_forward(
         self, environ: dict[str, Any], start_response: StartResponse, operation: str
     ) -> Iterable[bytes]:
-        captured: dict[str, Any] = {}
-
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            captured["status"], captured["headers"] = status, headers
-            return lambda data: None
-
-        payload = b"".join(self.moto(environ, capture))
-        if captured["status"].startswith("200"):
+        status, headers, payload = self._call_moto(environ)
+        if status.startswith("200"):
             problem = self._validate(operation, payload)
             if problem:
                 return self._error(start_response, 500, "InternalFailure", problem, True, False)
-        start_response(captured["status"], captured["headers"])
+        start_response(status, headers)
         return [payload]
 
     def _validate(self, operation: str, payload: bytes) -> str | None:
@@ -289,7 +365,12 @@ class LocalApp:
             result: Any = {"status": "ok"}
         elif what == "faults":
             if environ.get("REQUEST_METHOD") == "POST":
-                self.faults.configure(FaultConfig.from_dict(json.loads(_read_body(environ) or b"{}")))
+                try:
+                    config = FaultConfig.from_dict(json.loads(_read_body(environ) or b"{}"))
+                except (TypeError, ValueError) as err:
+                    start_response("400 Bad Request", [("Content-Type", "application/json")])
+                    return [json.dumps({"error": str(err)}).encode()]
+                self.faults.configure(config)
             result = {**self.faults.config.to_dict(), "injected": dict(self.faults.injected)}
         elif what == "validation-errors":
             result = {"errors": list(self.validation_errors)}
@@ -340,7 +421,7 @@ class LocalBackend:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store()
         self.faults = FaultInjector(faults if faults is not None else FaultConfig.from_env())
-        self.executor = Executor(self.store, lambda: self.endpoint_url, self.state_dir)
+        self.executor = Executor(self.store, lambda: self.endpoint_url, self.state_dir, self.faults)
         self.app = LocalApp(self.store, self.executor, self.faults, strict)
         self._server: Any = None
         self._thread: threading.Thread | None = None

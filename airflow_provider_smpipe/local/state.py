@@ -91,8 +91,23 @@ class StepRun:
     properties: Callable[[], dict[str, Any]] | None = None
     #: ``CacheHitResult`` when the step reused an earlier execution's result.
     cache_hit_result: dict[str, Any] | None = None
+    #: ``SelectiveExecutionResult`` when a selective execution reused the source execution's result.
+    selective_execution_result: dict[str, Any] | None = None
+    #: Why the latest attempt failed, as retry policies name it (``SageMaker.CAPACITY_ERROR``...), if known.
+    failure_type: str | None = None
+
+    #: Decides whether a failed attempt is retried: the delay before the retry, or None (retry policies).
+    retry_decider: Callable[[str | None], float | None] | None = None
+    #: Set instead of failing when the failed attempt will be retried after this many seconds.
+    retry_delay: float | None = None
 
     def finish(self, status: str, reason: str | None = None) -> None:
+        if status == "Failed" and self.retry_decider is not None:
+            delay = self.retry_decider(self.failure_type)
+            if delay is not None:
+                # The step stays Executing while the retry waits, as on SageMaker: it has not failed yet.
+                self.retry_delay = delay
+                return
         self.status = status
         self.end_time = now()
         if reason is not None:
@@ -116,6 +131,8 @@ class StepRun:
             out["FailureReason"] = self.failure_reason
         if self.cache_hit_result:
             out["CacheHitResult"] = self.cache_hit_result
+        if self.selective_execution_result:
+            out["SelectiveExecutionResult"] = self.selective_execution_result
         return out
 
 
@@ -141,6 +158,10 @@ class Execution:
     steps: dict[str, StepRun] = field(default_factory=dict)
     step_order: list[str] = field(default_factory=list)
     stop_requested: bool = False
+    #: The pipeline version the execution runs (ListPipelineVersions).
+    pipeline_version_id: int | None = None
+    #: ``SelectiveExecutionConfig`` of a selective execution.
+    selective_execution_config: dict[str, Any] | None = None
     # Signals the executor thread that something changed (step finished, stop requested).
     changed: threading.Condition = field(default_factory=threading.Condition)
 
@@ -168,6 +189,10 @@ class Execution:
             out["FailureReason"] = self.failure_reason
         if self.parallelism:
             out["ParallelismConfiguration"] = {"MaxParallelExecutionSteps": self.parallelism}
+        if self.selective_execution_config:
+            out["SelectiveExecutionConfig"] = self.selective_execution_config
+        if self.pipeline_version_id is not None:
+            out["PipelineVersionId"] = self.pipeline_version_id
         return out
 
     def summary(self) -> dict[str, Any]:
@@ -192,6 +217,8 @@ class Store:
         self.executions: dict[str, Execution] = {}
         self.jobs: dict[tuple[str, str, JobKind, str], JobRecord] = {}
         self.tokens: dict[tuple[str, str], Any] = {}
+        #: Versions of each pipeline by pipeline ARN (``local/api/versions.py``).
+        self.pipeline_versions: dict[str, list[Any]] = {}
 
     def add_job(self, account: str, region: str, job: JobRecord) -> None:
         with self.lock:

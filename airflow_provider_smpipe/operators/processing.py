@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import os
+import posixpath
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smpipe.exceptions import PipelineDefinitionError
 from airflow_provider_smpipe.model.steps.processing import (
+    PROCESSING_CODE_INPUT,
+    PROCESSING_CODE_PATH,
+    PROCESSING_DISTRIBUTIONS,
+    PROCESSING_INPUT_MODES,
     PROCESSING_INPUT_ROOT,
     PROCESSING_OUTPUT_ROOT,
+    PROCESSING_ROOT,
+    PROCESSING_UPLOAD_MODES,
+    ProcessingInput,
     ProcessingInputSpec,
+    ProcessingOutput,
     ProcessingOutputSpec,
     ProcessingStepSpec,
     PropertyFileSpec,
@@ -36,10 +45,13 @@ class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):
     :param command: The command that runs ``code``, e.g. ``["python3"]``. (templated)
     :param entrypoint: The container entrypoint when there is no ``code``. (templated)
     :param arguments: Arguments passed to the script or entrypoint; references allowed. (templated)
-    :param inputs: ``{name: source}``; a source is an S3 URI, a parameter or another step's output. Each is
-        downloaded to ``/opt/ml/processing/input/<name>``. (templated)
+    :param inputs: ``{name: source}``; a source is an S3 URI, a parameter or another step's output, downloaded
+        to ``/opt/ml/processing/input/<name>``; or a :class:`~airflow_provider_smpipe.ProcessingInput` naming its
+        container path (``destination``), input mode (``"File"``/``"Pipe"``) and distribution
+        (``"FullyReplicated"``/``"ShardedByS3Key"``). (templated)
     :param outputs: Names of outputs written under ``/opt/ml/processing/output/<name>``, as a list, or a dict
-        ``{name: s3_destination or None}``. Without a destination the output goes to
+        ``{name: s3_destination or None}``, or ``{name: ProcessingOutput(...)}`` naming the container directory
+        (``source``) and upload mode (``"EndOfJob"``/``"Continuous"``). Without a destination the output goes to
         ``s3://<default bucket>/<pipeline>/<execution id>/<step>/<name>``. (templated)
     :param property_files: ``{name: "output_name/path/in/output.json"}``: JSON files later steps and conditions
         read with :meth:`property_value`.
@@ -74,8 +86,8 @@ class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):
         command: Sequence[str] | None = None,
         entrypoint: Sequence[Operand] | None = None,
         arguments: Sequence[Operand] | None = None,
-        inputs: Mapping[str, Operand] | None = None,
-        outputs: Sequence[str] | Mapping[str, Operand | None] | None = None,
+        inputs: Mapping[str, Operand | ProcessingInput] | None = None,
+        outputs: Sequence[str] | Mapping[str, Operand | ProcessingOutput | None] | None = None,
         property_files: Mapping[str, str | tuple[str, str]] | None = None,
         instance_type: str | Operand = "ml.m5.large",
         instance_count: int | Operand = 1,
@@ -112,19 +124,34 @@ class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):
             raise PipelineDefinitionError(
                 f"{where} field 'command': 'code' needs the command that runs it, e.g. command=['python3']"
             )
+        if not isinstance(self.inputs, Mapping):
+            raise PipelineDefinitionError(f"{where} field 'inputs': expected a dict {{name: source}}")
+        # Every container path, with what claims it, to refuse two claims on one directory.
+        claims: list[tuple[str, str, str]] = []
+        if self.code is not None:
+            claims.append((PROCESSING_CODE_PATH, "the step's code (input 'code')", "code"))
         for name in self.inputs:
             _check_channel_name(where, "inputs", name)
-        for name in self._output_destinations():
+            if self.code is not None and name == PROCESSING_CODE_INPUT:
+                raise PipelineDefinitionError(
+                    f"{where} field 'inputs': input name {name!r} is the one the step's own code is uploaded "
+                    "as (/opt/ml/processing/input/code); give your input another name"
+                )
+            claims.append((self._input(name).local_path, f"input {name!r}", f"inputs[{name!r}].destination"))
+        for name in self._output_values():
             _check_channel_name(where, "outputs", name)
+            claims.append((self._output(name).local_path, f"output {name!r}", f"outputs[{name!r}].source"))
+        _check_distinct_paths(where, claims)
+        outputs = self._output_values()
         for name, location in self.property_files.items():
             output_name, _ = _split_property_file(where, name, location)
-            if output_name not in self._output_destinations():
+            if output_name not in outputs:
                 raise PipelineDefinitionError(
                     f"{where} field 'property_files[{name!r}]': output {output_name!r} is not one of this "
-                    f"step's outputs {sorted(self._output_destinations())}"
+                    f"step's outputs {sorted(outputs)}"
                 )
 
-    def _output_destinations(self) -> dict[str, Operand | None]:
+    def _output_values(self) -> dict[str, Operand | ProcessingOutput | None]:
         if self.outputs is None:
             return {}
         if isinstance(self.outputs, Mapping):
@@ -133,12 +160,94 @@ class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):
             return {self.outputs: None}
         return {name: None for name in self.outputs}
 
+    def _output_destinations(self) -> dict[str, Operand | None]:
+        return {name: self._output(name).destination for name in self._output_values()}
+
+    def _input(self, name: str) -> ProcessingInputSpec:
+        """Input ``name`` as the model has it, checked (container path, mode, distribution)."""
+        value = self.inputs[name]
+        field = f"inputs[{name!r}]"
+        if not isinstance(value, ProcessingInput):
+            if value is None or isinstance(value, Mapping | list):
+                raise PipelineDefinitionError(
+                    f"task {self.task_id!r} field {field!r}: expected an S3 URI, a reference or a "
+                    f"ProcessingInput, got {value!r}"
+                )
+            value = ProcessingInput(source=value)
+        if value.source is None or value.source == "":
+            raise PipelineDefinitionError(f"task {self.task_id!r} field {field!r}: 'source' is required")
+        if value.mode not in PROCESSING_INPUT_MODES:
+            extra = (
+                " (FastFile is a training channel mode; SageMaker processing inputs take File or Pipe)"
+                if value.mode == "FastFile"
+                else ""
+            )
+            raise PipelineDefinitionError(
+                f"task {self.task_id!r} field '{field}.mode': {value.mode!r} is not one of "
+                f"{list(PROCESSING_INPUT_MODES)}{extra}"
+            )
+        self._check_choice(f"{field}.distribution", value.distribution, PROCESSING_DISTRIBUTIONS)
+        path = self._container_path(
+            f"{field}.destination", value.destination, f"{PROCESSING_INPUT_ROOT}/{name}"
+        )
+        return ProcessingInputSpec(
+            name=name,
+            source=value.source,
+            local_path=path,
+            s3_input_mode=value.mode,
+            s3_data_distribution_type=value.distribution,
+        )
+
+    def _output(self, name: str) -> ProcessingOutputSpec:
+        """Output ``name`` as the model has it, checked (container path, upload mode)."""
+        value = self._output_values()[name]
+        field = f"outputs[{name!r}]"
+        if not isinstance(value, ProcessingOutput):
+            if isinstance(value, Mapping | list):
+                raise PipelineDefinitionError(
+                    f"task {self.task_id!r} field {field!r}: expected an S3 URI, a reference, None or a "
+                    f"ProcessingOutput, got {value!r}"
+                )
+            value = ProcessingOutput(destination=value)
+        self._check_choice(f"{field}.upload_mode", value.upload_mode, PROCESSING_UPLOAD_MODES)
+        path = self._container_path(f"{field}.source", value.source, f"{PROCESSING_OUTPUT_ROOT}/{name}")
+        return ProcessingOutputSpec(
+            name=name,
+            destination=value.destination if value.destination != "" else None,
+            local_path=path,
+            s3_upload_mode=value.upload_mode,
+        )
+
+    def _check_choice(self, field: str, value: Any, choices: tuple[str, ...]) -> None:
+        if value not in choices:
+            raise PipelineDefinitionError(
+                f"task {self.task_id!r} field {field!r}: {value!r} is not one of {list(choices)}"
+            )
+
+    def _container_path(self, field: str, value: Any, default: str) -> str:
+        if value is None:
+            return default
+        where = f"task {self.task_id!r} field {field!r}"
+        if not isinstance(value, str):
+            raise PipelineDefinitionError(
+                f"{where}: a container path is a plain string, got {type(value).__name__}"
+            )
+        normalized = posixpath.normpath(value)
+        if not normalized.startswith(PROCESSING_ROOT + "/") or ".." in value.split("/"):
+            raise PipelineDefinitionError(
+                f"{where}: {value!r} must be an absolute path under {PROCESSING_ROOT}/ (SageMaker mounts "
+                "processing inputs and outputs there)"
+            )
+        if len(normalized) > 256:
+            raise PipelineDefinitionError(f"{where}: longer than 256 characters")
+        return normalized
+
     def reference_fields(self) -> Mapping[str, Any]:
         return {
             "image_uri": self.image_uri,
             "entrypoint": self.entrypoint,
             "arguments": self.arguments,
-            "inputs": self.inputs,
+            "inputs": {name: self._input(name).source for name in self.inputs},
             "outputs": self._output_destinations(),
             "instance_type": self.instance_type,
             "instance_count": self.instance_count,
@@ -148,7 +257,7 @@ class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):
         }
 
     def declared_outputs(self) -> Sequence[str]:
-        return list(self._output_destinations())
+        return list(self._output_values())
 
     def declared_property_files(self) -> Sequence[str]:
         return list(self.property_files)
@@ -170,6 +279,8 @@ class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):
 
     def to_step_spec(self, *, name: str, depends_on: tuple[str, ...]) -> ProcessingStepSpec:
         where = f"task {self.task_id!r}"
+        # Rendered templates may have changed container paths: check them again.
+        self._check_arguments()
         return ProcessingStepSpec(
             **self.common_spec_fields(name, depends_on),
             image_uri=self.image_uri,
@@ -177,14 +288,8 @@ class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):
             command=tuple(self.command) if self.command else None,
             entrypoint=tuple(self.entrypoint) if self.entrypoint else None,
             arguments=tuple(self.arguments or ()),
-            inputs=tuple(
-                ProcessingInputSpec(name=k, source=v, local_path=f"{PROCESSING_INPUT_ROOT}/{k}")
-                for k, v in self.inputs.items()
-            ),
-            outputs=tuple(
-                ProcessingOutputSpec(name=k, destination=v, local_path=f"{PROCESSING_OUTPUT_ROOT}/{k}")
-                for k, v in self._output_destinations().items()
-            ),
+            inputs=tuple(self._input(k) for k in self.inputs),
+            outputs=tuple(self._output(k) for k in self._output_values()),
             property_files=tuple(
                 PropertyFileSpec(name, *_split_property_file(where, name, location))
                 for name, location in self.property_files.items()
@@ -202,6 +307,21 @@ def _check_channel_name(where: str, field: str, name: Any) -> None:
         raise PipelineDefinitionError(
             f"{where} field {field!r}: {name!r} is not a usable name (a non-empty string without '/')"
         )
+
+
+def _check_distinct_paths(where: str, claims: list[tuple[str, str, str]]) -> None:
+    """Refuse two inputs/outputs on one container directory, or one inside another's."""
+    for index, (path, owner, field) in enumerate(claims):
+        for other_path, other, _ in claims[:index]:
+            if path == other_path:
+                raise PipelineDefinitionError(
+                    f"{where} field {field!r}: {owner} and {other} both use the container path {path!r}"
+                )
+            if path.startswith(other_path + "/") or other_path.startswith(path + "/"):
+                raise PipelineDefinitionError(
+                    f"{where} field {field!r}: the container path of {owner} ({path!r}) and the one of {other} "
+                    f"({other_path!r}) are inside one another; SageMaker mounts each on a directory of its own"
+                )
 
 
 def _split_property_file(where: str, name: str, location: str | tuple[str, str]) -> tuple[str, str]:

@@ -1,4 +1,9 @@
-"""Escape hatch -> whatever SDK step the user's factory returns."""
+"""Escape hatch -> whatever SDK step the user's factory returns.
+
+The factory runs when the pipeline is compiled (the ``render`` command or the launch task, before anything is
+created in AWS), never at DAG parse time, since it may import the SDK: the checks here that the factory reads
+only upstream steps happen then.
+"""
 
 from __future__ import annotations
 
@@ -22,18 +27,30 @@ def build_custom(step: CustomStepSpec, builder: PipelineBuilder) -> Any:
         default_bucket=builder.bucket,
         pipeline_name=builder.spec.name,
         step_name=step.name,
+        task_id=step.task_id,
         _parameters=builder.parameters,
         _steps=builder.steps_by_task,
         _resolver=builder.resolve,
+        _upstream=frozenset(builder.upstream_task_ids(step)),
     )
     built = step.factory(context)
+    where = f"task {step.task_id!r} field 'step_factory'"
+    if built is None:
+        raise PipelineDefinitionError(
+            f"{where}: the factory returned None; it must return one SageMaker SDK step named ctx.step_name "
+            f"({step.name!r}), e.g. `return ProcessingStep(name=ctx.step_name, step_args=...)`"
+        )
     if getattr(built, "name", None) != step.name:
         raise PipelineDefinitionError(
-            f"task {step.task_id!r} field 'step_factory': the factory returned "
-            f"{type(built).__name__} named {getattr(built, 'name', None)!r}; name it ctx.step_name "
-            f"({step.name!r})"
+            f"{where}: the factory returned {type(built).__name__} named {getattr(built, 'name', None)!r}; name "
+            f"it ctx.step_name ({step.name!r})"
         )
     if step.depends_on:
         existing = [d if isinstance(d, str) else d.name for d in (built.depends_on or [])]
         built.depends_on = sorted(set(existing) | set(step.depends_on))
+    # The task's display name and description, as on every other step kind (the factory's own win).
+    if step.display_name and not getattr(built, "display_name", None):
+        built.display_name = step.display_name
+    if step.description and not getattr(built, "description", None):
+        built.description = step.description
     return built

@@ -7,9 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow_provider_smpipe.local.api.base import ApiContext, epoch, operation, paginate
+from airflow_provider_smpipe.local.api.versions import version_for_execution
+from airflow_provider_smpipe.local.definition import parse_definition
 from airflow_provider_smpipe.local.errors import validation_error
 from airflow_provider_smpipe.local.executor import random_id
-from airflow_provider_smpipe.local.state import Execution
+from airflow_provider_smpipe.local.selective import check_selection
+from airflow_provider_smpipe.local.state import Execution, now
 
 
 @operation("StartPipelineExecution")
@@ -21,8 +24,12 @@ def start_pipeline_execution(
         if token and token in api.store.tokens:
             return {"PipelineExecutionArn": api.store.tokens[token]}
         pipeline = api.pipeline(str(body.get("PipelineName", "")), account, region)
+        version = version_for_execution(api.store, pipeline, body.get("PipelineVersionId"))
         overrides = body.get("PipelineParameters") or []
-        api.executor.prepare(pipeline.pipeline_definition, overrides)
+        api.executor.prepare(version.definition, overrides)
+        selective = body.get("SelectiveExecutionConfig")
+        if selective:
+            check_selection(selective, parse_definition(version.definition), pipeline.arn, api.store)
         execution_id = random_id()
         arn = f"{pipeline.arn}/execution/{execution_id}"
         parallelism = (body.get("ParallelismConfiguration") or pipeline.parallelism_configuration or {}).get(
@@ -35,12 +42,15 @@ def start_pipeline_execution(
             region=region,
             pipeline_name=pipeline.pipeline_name,
             pipeline_arn=pipeline.arn,
-            definition_text=pipeline.pipeline_definition,
+            definition_text=version.definition,
             display_name=body.get("PipelineExecutionDisplayName") or f"execution-{int(time.time() * 1000)}",
             description=body.get("PipelineExecutionDescription"),
             parameters=[{"Name": p["Name"], "Value": str(p.get("Value", ""))} for p in overrides],
             parallelism=int(parallelism) if parallelism else None,
+            pipeline_version_id=version.version_id,
+            selective_execution_config=selective or None,
         )
+        version.last_execution_arn = arn
         api.store.executions[arn] = execution
         if token:
             api.store.tokens[token] = arn
@@ -154,3 +164,21 @@ def list_pipeline_parameters_for_execution(
     if token:
         out["NextToken"] = token
     return out
+
+
+@operation("UpdatePipelineExecution")
+def update_pipeline_execution(
+    api: ApiContext, body: dict[str, Any], account: str, region: str
+) -> dict[str, Any]:
+    execution = api.execution(body.get("PipelineExecutionArn"))
+    parallelism = (body.get("ParallelismConfiguration") or {}).get("MaxParallelExecutionSteps")
+    with execution.changed:
+        if body.get("PipelineExecutionDisplayName"):
+            execution.display_name = str(body["PipelineExecutionDisplayName"])
+        if body.get("PipelineExecutionDescription") is not None:
+            execution.description = str(body["PipelineExecutionDescription"]) or None
+        if parallelism:
+            execution.parallelism = int(parallelism)
+        execution.last_modified_time = now()
+        execution.changed.notify_all()
+    return {"PipelineExecutionArn": execution.arn}

@@ -217,12 +217,14 @@ class JobRun:
         job = self.job
         job.start_time = now()
         try:
+            # Known before anything is downloaded: a job that cannot run (an unmapped image) fails at once.
+            command = self.kind.command(self)
             self._prepare()
             if self._stop.is_set():
                 job.set_status("Stopped", "Stopped")
                 return
             job.set_status("InProgress", self.kind.running_status)
-            outcome, reason = self._execute()
+            outcome, reason = self._execute(command)
             if outcome == "Completed":
                 job.set_status("InProgress", "Uploading")
                 self.kind.upload_outputs(self)
@@ -239,11 +241,14 @@ class JobRun:
 
     # --- helpers for job kinds --------------------------------------------------------------------
 
-    def download(self, uri: str, dest: Path, what: str) -> None:
-        """Download an S3 prefix into ``dest``; fail the job when nothing is there."""
+    def download(self, uri: str, dest: Path, what: str, shard: tuple[int, int] | None = None) -> None:
+        """Download an S3 prefix into ``dest``; fail the job when nothing is there.
+
+        :param shard: ``(instance index, instance count)`` for ``ShardedByS3Key``: this instance's share only.
+        """
         dest.mkdir(parents=True, exist_ok=True)
         try:
-            count = self.ctx.s3.download(uri, dest)
+            count = self.ctx.s3.download(uri, dest, shard)
         except Exception as err:
             raise JobSetupError(f"cannot download {what} from {uri}: {err}") from err
         if count == 0:
@@ -283,9 +288,8 @@ class JobRun:
         env.update({str(k): str(v) for k, v in (self.job.request.get("Environment") or {}).items()})
         return env
 
-    def _execute(self) -> tuple[str, str | None]:
-        """Run every instance; return (final status, failure reason)."""
-        command = self.kind.command(self)
+    def _execute(self, command: list[str]) -> tuple[str, str | None]:
+        """Run ``command`` on every instance; return (final status, failure reason)."""
         wrapper = ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", _NAMESPACE_SCRIPT]
         limit = self.kind.max_runtime(self)
         deadline = time.monotonic() + float(limit) if limit else None

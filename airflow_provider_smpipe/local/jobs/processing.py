@@ -5,16 +5,29 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smpipe.local.jobs.base import (
+    IMAGE_COMMANDS_ENV,
     JOB_KINDS,
     Instance,
     JobKind,
     JobRun,
     JobSetupError,
+    image_command,
     local_path,
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from airflow_provider_smpipe.local.state import JobRecord
+
+PROCESSING_ROOT = "/opt/ml/processing/"
+
+
+def processing_path(inst: Instance, container_path: str, what: str) -> Path:
+    """Where a processing input or output lives in the workspace; SageMaker wants it under /opt/ml/processing/."""
+    if not str(container_path).startswith(PROCESSING_ROOT):
+        raise JobSetupError(f"{what}: LocalPath {container_path!r} must begin with {PROCESSING_ROOT}")
+    return local_path(inst, container_path)
 
 
 class ProcessingJobKind(JobKind):
@@ -29,28 +42,44 @@ class ProcessingJobKind(JobKind):
     def prepare(self, run: JobRun, inst: Instance, hosts: list[str]) -> None:
         req = run.job.request
         for item in req.get("ProcessingInputs") or []:
+            name = item.get("InputName")
             s3_input = item.get("S3Input")
             if not s3_input:
-                raise JobSetupError(f"input {item.get('InputName')}: only S3Input is supported locally")
+                raise JobSetupError(f"input {name}: only S3Input is supported locally")
             if s3_input.get("S3DataType", "S3Prefix") != "S3Prefix":
-                raise JobSetupError(f"input {item.get('InputName')}: only S3DataType S3Prefix is supported")
+                raise JobSetupError(f"input {name}: only S3DataType S3Prefix is supported")
+            # Pipe mode is emulated as File mode: the objects are files under LocalPath (no named pipe).
+            shard = None
+            if s3_input.get("S3DataDistributionType") == "ShardedByS3Key":
+                shard = (hosts.index(inst.host), len(hosts))
             run.download(
-                s3_input["S3Uri"], local_path(inst, s3_input["LocalPath"]), f"input {item.get('InputName')}"
+                s3_input["S3Uri"],
+                processing_path(inst, s3_input["LocalPath"], f"input {name}"),
+                f"input {name}",
+                shard,
             )
         for output in (req.get("ProcessingOutputConfig") or {}).get("Outputs") or []:
             s3_output = output.get("S3Output")
             if s3_output:
-                local_path(inst, s3_output["LocalPath"]).mkdir(parents=True, exist_ok=True)
+                what = f"output {output.get('OutputName')}"
+                processing_path(inst, s3_output["LocalPath"], what).mkdir(parents=True, exist_ok=True)
 
     def command(self, run: JobRun) -> list[str]:
         spec = run.job.request["AppSpecification"]
-        command = list(spec.get("ContainerEntrypoint") or []) + list(spec.get("ContainerArguments") or [])
-        if not command:
+        arguments = [str(part) for part in spec.get("ContainerArguments") or []]
+        entrypoint = [str(part) for part in spec.get("ContainerEntrypoint") or []]
+        if entrypoint:
+            return entrypoint + arguments
+        image = str(spec.get("ImageUri") or "")
+        mapped = image_command(image)
+        if mapped is None:
+            # SageMaker would run the image's own entrypoint; without Docker there is no image.
             raise JobSetupError(
-                f"the job has no ContainerEntrypoint; the local backend does not pull image "
-                f"{spec.get('ImageUri')!r}, so it cannot run the image's default command"
+                f"image {image!r} has no ContainerEntrypoint; the local backend does not pull images, so map "
+                f"the image to a local command with {IMAGE_COMMANDS_ENV}="
+                f'\'{{"{image}": "python3 /path/to/entrypoint.py"}}\' (see docs/local-backend.md)'
             )
-        return [str(part) for part in command]
+        return mapped + arguments
 
     def upload_outputs(self, run: JobRun) -> None:
         req = run.job.request

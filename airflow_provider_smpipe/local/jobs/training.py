@@ -49,7 +49,11 @@ class TrainingJobKind(JobKind):
                 raise JobSetupError(f"channel {name}: only S3DataSource is supported locally")
             if source.get("S3DataType", "S3Prefix") != "S3Prefix":
                 raise JobSetupError(f"channel {name}: only S3DataType S3Prefix is supported")
-            run.download(source["S3Uri"], inst.root / "input" / "data" / name, f"channel {name}")
+            # Pipe and FastFile channels are emulated as File: the objects are files in the channel directory.
+            shard = None
+            if source.get("S3DataDistributionType") == "ShardedByS3Key":
+                shard = (hosts.index(inst.host), len(hosts))
+            run.download(source["S3Uri"], inst.root / "input" / "data" / name, f"channel {name}", shard)
             channels[name] = {
                 "TrainingInputMode": channel.get("InputMode")
                 or req["AlgorithmSpecification"].get("TrainingInputMode", "File"),

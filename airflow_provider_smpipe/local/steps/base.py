@@ -70,6 +70,8 @@ class StepEnv:
     ctx: EvalContext
     services: Services
     job_runs: list[JobRun] = field(default_factory=list)
+    #: A failure type the fault controls make this attempt's job fail with (``SageMaker.CAPACITY_ERROR``...).
+    injected_failure: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def evaluate(self, value: Any) -> Any:
@@ -118,6 +120,13 @@ class StepEnv:
         with self.execution.changed:
             if self.execution.stop_requested or job.stop_requested:
                 job.set_status("Stopped", "Stopped")
+                return
+            if self.injected_failure is not None:
+                from airflow_provider_smpipe.local.retries import FAILURE_REASONS
+
+                job.start_time = job.start_time or job.creation_time
+                job.set_status("Failed", "Failed", FAILURE_REASONS[self.injected_failure])
+                self.run.failure_type, self.injected_failure = self.injected_failure, None
                 return
             with self._lock:
                 self.job_runs.append(job_run)
