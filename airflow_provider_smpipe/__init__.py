@@ -18,6 +18,8 @@ _PUBLIC: dict[str, str] = {
     "SageMakerTrainingStepOperator": "airflow_provider_smpipe.operators.training",
     "SageMakerConditionStepOperator": "airflow_provider_smpipe.operators.condition",
     "SageMakerFailStepOperator": "airflow_provider_smpipe.operators.fail",
+    "SageMakerModelStepOperator": "airflow_provider_smpipe.operators.model",
+    "SageMakerRegisterModelStepOperator": "airflow_provider_smpipe.operators.register_model",
     "SageMakerStepOperator": "airflow_provider_smpipe.operators.custom",
     "SageMakerPipelineLaunchOperator": "airflow_provider_smpipe.operators.launch",
     "Parameter": "airflow_provider_smpipe.model.references",
@@ -30,9 +32,11 @@ __all__ = [
     "Parameter",
     "SageMakerConditionStepOperator",
     "SageMakerFailStepOperator",
+    "SageMakerModelStepOperator",
     "SageMakerPipelineLaunchOperator",
     "SageMakerPipelineTaskGroup",
     "SageMakerProcessingStepOperator",
+    "SageMakerRegisterModelStepOperator",
     "SageMakerStepOperator",
     "SageMakerTrainingStepOperator",
     "__version__",
@@ -48,7 +52,9 @@ if TYPE_CHECKING:
     from airflow_provider_smpipe.operators.custom import SageMakerStepOperator
     from airflow_provider_smpipe.operators.fail import SageMakerFailStepOperator
     from airflow_provider_smpipe.operators.launch import SageMakerPipelineLaunchOperator
+    from airflow_provider_smpipe.operators.model import SageMakerModelStepOperator
     from airflow_provider_smpipe.operators.processing import SageMakerProcessingStepOperator
+    from airflow_provider_smpipe.operators.register_model import SageMakerRegisterModelStepOperator
     from airflow_provider_smpipe.operators.training import SageMakerTrainingStepOperator
     from airflow_provider_smpipe.task_group import SageMakerPipelineTaskGroup, sagemaker_pipeline_task_group
 

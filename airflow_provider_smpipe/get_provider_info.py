@@ -30,6 +30,8 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_smpipe.operators.training",
                     "airflow_provider_smpipe.operators.condition",
                     "airflow_provider_smpipe.operators.fail",
+                    "airflow_provider_smpipe.operators.model",
+                    "airflow_provider_smpipe.operators.register_model",
                     "airflow_provider_smpipe.operators.custom",
                 ],
             }
@@ -53,5 +55,6 @@ def get_provider_info() -> dict[str, Any]:
             "airflow_provider_smpipe.links.sagemaker.SageMakerPipelineExecutionLink",
             "airflow_provider_smpipe.links.sagemaker.SageMakerStepJobLink",
             "airflow_provider_smpipe.links.sagemaker.SageMakerStepLogsLink",
+            "airflow_provider_smpipe.links.sagemaker.SageMakerModelPackageLink",
         ],
     }
