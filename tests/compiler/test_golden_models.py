@@ -12,7 +12,7 @@ from typing import Any
 import pendulum
 import pytest
 from airflow.sdk import DAG
-from compiler_support import BUCKET, CODE, IMAGE, ROLE
+from compiler_support import BUCKET, CODE, IMAGE, ROLE, load_fixture_dag
 from request_shapes import request_problems
 
 from airflow_provider_smpipe import (
@@ -434,3 +434,25 @@ def test_code_archive_ignores_caches_and_timestamps(tmp_path: Any) -> None:
     lone = pack(InferenceCodeSpec(entry_point=str(source / "serve.py")))
     with tarfile.open(fileobj=io.BytesIO(lone)) as tar:
         assert tar.getnames() == ["serve.py"]
+
+
+def test_fixture_dag_with_relative_code_paths_compiles_identically(aws: Any) -> None:
+    dag = load_fixture_dag("model_registry_pipeline")
+    group = dag.task_group_dict["ml"]
+    first = compile_definition(build_pipeline_spec(group), aws)
+    assert first == compile_definition(build_pipeline_spec(group), aws)
+    (check,) = [s for s in json.loads(first)["Steps"] if s["Type"] == "Condition"]
+    branch = {s["Name"]: s for s in check["Arguments"]["IfSteps"]}
+    assert sorted(branch) == ["create_model", "register_model"]
+    for container in (
+        branch["create_model"]["Arguments"]["PrimaryContainer"],
+        branch["register_model"]["Arguments"]["InferenceSpecification"]["Containers"][0],
+    ):
+        assert container["Environment"]["SAGEMAKER_PROGRAM"] == "serve.py"
+    # The same code (a directory holding only serve.py, or serve.py alone) packs to the same archive.
+    assert (
+        branch["create_model"]["Arguments"]["PrimaryContainer"]["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"]
+        == branch["register_model"]["Arguments"]["InferenceSpecification"]["Containers"][0]["Environment"][
+            "SAGEMAKER_SUBMIT_DIRECTORY"
+        ]
+    )
