@@ -196,7 +196,16 @@ def create_group(
 
 def describe_package(package: Any) -> dict[str, Any]:
     """DescribeModelPackage's response (a versioned package's name is its group's name, as in SageMaker)."""
-    return _render(package, _PACKAGE_FIELDS)
+    out = _render(package, _PACKAGE_FIELDS)
+    # moto names the statuses by ARN (longer than the 63 characters allowed); nothing is validated or scanned
+    # here, so only a package with a validation specification reports one (completed) validation.
+    validated = (
+        [{"Name": package.model_package_name, "Status": "Completed"}]
+        if package.validation_specification
+        else []
+    )
+    out["ModelPackageStatusDetails"] = {"ValidationStatuses": validated, "ImageScanStatuses": []}
+    return out
 
 
 def package_summary(package: Any) -> dict[str, Any]:

@@ -184,7 +184,7 @@ class SageMakerModelStepOperator(SageMakerPipelineStepOperator):
         self.environment = dict(environment) if environment is not None else None
         self.entry_point = entry_point
         self.source_dir = source_dir
-        self.vpc_config = dict(vpc_config) if vpc_config is not None else None
+        self.vpc_config = vpc_config
         self.execution_role_arn = execution_role_arn
         self._check_arguments()
 
