@@ -3,10 +3,13 @@ pipeline runs, and the model and the model package are there afterwards for the 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import logging
 import tarfile
 import uuid
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -33,6 +36,8 @@ from airflow_provider_smpipe import (
 )
 from airflow_provider_smpipe.compiler.from_airflow import build_pipeline_spec
 from airflow_provider_smpipe.compiler.sdk import compile_definition
+from airflow_provider_smpipe.hooks.pipeline import SageMakerPipelineHook
+from airflow_provider_smpipe.triggers.step_kinds.base import StepView, kind_of
 
 if TYPE_CHECKING:
     from airflow_provider_smpipe.local.server import LocalBackend
@@ -121,8 +126,37 @@ def registry_pipeline(backend: LocalBackend) -> dict[str, Any]:
     return {"name": name, "group": group_name, "input": f"s3://{BUCKET}/{prefix}"}
 
 
+def _step_results(
+    backend: LocalBackend, monkeypatch: pytest.MonkeyPatch, steps: dict[str, Any], arn: str
+) -> dict[str, dict[str, Any]]:
+    """What the step trigger puts in XCom for each step, through the hook's async calls to the backend."""
+    connection = {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {"endpoint_url": backend.endpoint_url, "region_name": "us-east-1"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_SMPIPE_LOCAL_MODELS", json.dumps(connection))
+    hook = SageMakerPipelineHook(aws_conn_id="smpipe_local_models")
+    trigger: Any = SimpleNamespace(log=logging.getLogger(__name__))
+
+    async def results() -> dict[str, dict[str, Any]]:
+        out = {}
+        for name in ("model", "register"):
+            kind = kind_of(steps[name]["Metadata"])
+            assert kind is not None
+            out[name] = await kind.result(StepView(trigger, hook, steps[name], arn))
+        return out
+
+    return asyncio.run(results())
+
+
 def test_train_model_register_run_and_the_registry_answers(
-    sm: Any, s3: Any, registry_pipeline: dict[str, Any]
+    sm: Any,
+    s3: Any,
+    backend: LocalBackend,
+    monkeypatch: pytest.MonkeyPatch,
+    registry_pipeline: dict[str, Any],
 ) -> None:
     group_name = registry_pipeline["group"]
     with pytest.raises(sm.exceptions.ClientError):
@@ -183,6 +217,16 @@ def test_train_model_register_run_and_the_registry_answers(
         == f"s3://{BUCKET}/{registry_pipeline['name']}/{execution_id}/evaluate/evaluation/evaluation.json"
     )
     assert json.loads(_body(s3, statistics["S3Uri"])) == {"rows": 3}
+
+    # The step tasks' XCom results.
+    results = _step_results(backend, monkeypatch, steps, arn)
+    assert results["model"] == {"model_name": model_name, "model_arn": model_arn}
+    assert results["register"] == {
+        "model_package_arn": package_arn,
+        "model_package_version": 1,
+        "model_package_group_name": group_name,
+        "approval_status": "PendingManualApproval",
+    }
 
     # Approving it later works as in SageMaker: metadata is merged, not replaced.
     sm.update_model_package(
