@@ -10,9 +10,11 @@ and ``SAGEMAKER_SUBMIT_DIRECTORY`` (the archive), plus ``SAGEMAKER_CONTAINER_LOG
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
+import logging
 import os
 import tarfile
 import tempfile
@@ -21,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_smpipe.exceptions import PipelineDefinitionError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from airflow_provider_smpipe.compiler.sdk import PipelineBuilder
     from airflow_provider_smpipe.model.steps.model import InferenceCodeSpec
 
@@ -84,7 +88,7 @@ def container_arguments(
     code: InferenceCodeSpec | None,
     builder: PipelineBuilder,
 ) -> dict[str, Any]:
-    """``ModelBuilder`` keyword arguments for one inference container (without the role)."""
+    """``ModelBuilder`` keyword arguments for one inference container (without the role), quiet."""
     env = {key: builder.resolve(value) for key, value in environment}
     if code is not None:
         env.update(
@@ -98,8 +102,24 @@ def container_arguments(
             }
         )
     return {
+        "log_level": logging.WARNING,
         "image_uri": builder.resolve(image_uri),
         "s3_model_data_url": builder.resolve(model_data),
         "env_vars": env,
         "sagemaker_session": builder.session,
     }
+
+
+@contextlib.contextmanager
+def quiet_model_builder() -> Iterator[None]:
+    """Restore the SDK logger ModelBuilder re-levels (to its ``log_level``) on the way out.
+
+    Builders pass ``log_level=WARNING``: under a PipelineSession ModelBuilder only captures the request, so its
+    "Model has been created" lines would mislead in the launch log.
+    """
+    logger = logging.getLogger("sagemaker.core.utils.utils")
+    level = logger.level
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

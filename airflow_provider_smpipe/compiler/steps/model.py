@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smpipe.compiler.model_container import container_arguments
+from airflow_provider_smpipe.compiler.model_container import container_arguments, quiet_model_builder
 from airflow_provider_smpipe.compiler.sdk import STEP_BUILDERS
 from airflow_provider_smpipe.model.steps.model import ModelStepSpec
 
@@ -25,9 +25,11 @@ def build_model(step: ModelStepSpec, builder: PipelineBuilder) -> Any:
         kwargs["network"] = Networking(
             subnets=list(step.subnets), security_group_ids=list(step.security_group_ids)
         )
-    model = ModelBuilder(role_arn=step.execution_role_arn or builder.spec.role_arn, **kwargs)
+    with quiet_model_builder():
+        model = ModelBuilder(role_arn=step.execution_role_arn or builder.spec.role_arn, **kwargs)
+        step_args = model.build()
     return ModelStep(
         **builder.step_kwargs(step),
-        step_args=model.build(),
+        step_args=step_args,
         retry_policies=builder.retry_policies(step),
     )

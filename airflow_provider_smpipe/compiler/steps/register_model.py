@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smpipe.compiler.model_container import container_arguments
+from airflow_provider_smpipe.compiler.model_container import container_arguments, quiet_model_builder
 from airflow_provider_smpipe.compiler.sdk import STEP_BUILDERS
 from airflow_provider_smpipe.model.steps.register_model import RegisterModelStepSpec
 
@@ -34,26 +34,27 @@ def build_register_model(step: RegisterModelStepSpec, builder: PipelineBuilder) 
     kwargs = container_arguments(
         step.task_id, step.image_uri, step.model_data, step.environment, step.inference_code, builder
     )
-    # dependencies=None: no empty script-mode variables (SAGEMAKER_PROGRAM="") in a container without code,
-    # the state ModelBuilder.build() leaves a builder in before its register() (the SDK's documented flow).
-    model = ModelBuilder(role_arn=builder.spec.role_arn, dependencies=None, **kwargs)
     metrics = {
         _SDK_METRICS[key]: MetricsSource(content_type=source.content_type, s3_uri=resolve(source.s3_uri))
         for key, source in step.model_metrics
     }
-    step_args = model.register(
-        model_package_group_name=resolve(step.model_package_group_name),
-        content_types=list(step.content_types) or None,
-        response_types=list(step.response_types) or None,
-        inference_instances=list(step.inference_instances) or None,
-        transform_instances=list(step.transform_instances) or None,
-        model_metrics=ModelMetrics(**metrics) if metrics else None,
-        approval_status=resolve(step.approval_status),
-        description=step.model_package_description,
-        customer_metadata_properties={k: resolve(v) for k, v in step.customer_metadata} or None,
-        domain=resolve(step.domain),
-        task=resolve(step.task),
-    )
+    with quiet_model_builder():
+        # dependencies=None: no empty script-mode variables (SAGEMAKER_PROGRAM="") in a container without
+        # code, the state ModelBuilder.build() leaves a builder in before register() (the SDK's documented flow).
+        model = ModelBuilder(role_arn=builder.spec.role_arn, dependencies=None, **kwargs)
+        step_args = model.register(
+            model_package_group_name=resolve(step.model_package_group_name),
+            content_types=list(step.content_types) or None,
+            response_types=list(step.response_types) or None,
+            inference_instances=list(step.inference_instances) or None,
+            transform_instances=list(step.transform_instances) or None,
+            model_metrics=ModelMetrics(**metrics) if metrics else None,
+            approval_status=resolve(step.approval_status),
+            description=step.model_package_description,
+            customer_metadata_properties={k: resolve(v) for k, v in step.customer_metadata} or None,
+            domain=resolve(step.domain),
+            task=resolve(step.task),
+        )
     return ModelStep(
         **builder.step_kwargs(step),
         step_args=step_args,
