@@ -22,6 +22,8 @@ _PUBLIC: dict[str, str] = {
     "CategoricalRange": "airflow_provider_smpipe.model.steps.tuning",
     "SageMakerConditionStepOperator": "airflow_provider_smpipe.operators.condition",
     "SageMakerFailStepOperator": "airflow_provider_smpipe.operators.fail",
+    "SageMakerModelStepOperator": "airflow_provider_smpipe.operators.model",
+    "SageMakerRegisterModelStepOperator": "airflow_provider_smpipe.operators.register_model",
     "SageMakerStepOperator": "airflow_provider_smpipe.operators.custom",
     "SageMakerTransformStepOperator": "airflow_provider_smpipe.operators.transform",
     "SageMakerCallbackStepOperator": "airflow_provider_smpipe.operators.callback",
@@ -49,9 +51,11 @@ __all__ = [
     "SageMakerConditionStepOperator",
     "SageMakerFailStepOperator",
     "SageMakerLambdaStepOperator",
+    "SageMakerModelStepOperator",
     "SageMakerPipelineLaunchOperator",
     "SageMakerPipelineTaskGroup",
     "SageMakerProcessingStepOperator",
+    "SageMakerRegisterModelStepOperator",
     "SageMakerStepOperator",
     "SageMakerTrainingStepOperator",
     "SageMakerTransformStepOperator",
@@ -76,7 +80,9 @@ if TYPE_CHECKING:
     from airflow_provider_smpipe.operators.fail import SageMakerFailStepOperator
     from airflow_provider_smpipe.operators.lambda_step import SageMakerLambdaStepOperator
     from airflow_provider_smpipe.operators.launch import SageMakerPipelineLaunchOperator
+    from airflow_provider_smpipe.operators.model import SageMakerModelStepOperator
     from airflow_provider_smpipe.operators.processing import SageMakerProcessingStepOperator
+    from airflow_provider_smpipe.operators.register_model import SageMakerRegisterModelStepOperator
     from airflow_provider_smpipe.operators.training import SageMakerTrainingStepOperator
     from airflow_provider_smpipe.operators.transform import SageMakerTransformStepOperator
     from airflow_provider_smpipe.operators.tuning import SageMakerTuningStepOperator

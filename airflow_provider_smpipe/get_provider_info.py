@@ -31,6 +31,8 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_smpipe.operators.tuning",
                     "airflow_provider_smpipe.operators.condition",
                     "airflow_provider_smpipe.operators.fail",
+                    "airflow_provider_smpipe.operators.model",
+                    "airflow_provider_smpipe.operators.register_model",
                     "airflow_provider_smpipe.operators.custom",
                     "airflow_provider_smpipe.operators.transform",
                     "airflow_provider_smpipe.operators.callback",
@@ -58,5 +60,6 @@ def get_provider_info() -> dict[str, Any]:
             "airflow_provider_smpipe.links.sagemaker.SageMakerPipelineExecutionLink",
             "airflow_provider_smpipe.links.sagemaker.SageMakerStepJobLink",
             "airflow_provider_smpipe.links.sagemaker.SageMakerStepLogsLink",
+            "airflow_provider_smpipe.links.sagemaker.SageMakerModelPackageLink",
         ],
     }

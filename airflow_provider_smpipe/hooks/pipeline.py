@@ -683,6 +683,24 @@ class SageMakerPipelineHook(AwsBaseHook):
             if not token:
                 return jobs
 
+    async def async_describe_model(self, model_name: str) -> dict[str, Any]:
+        """
+        Return DescribeModel's response (the model a model step created).
+
+        :param model_name: The model name (the last part of its ARN).
+        """
+        async with self.async_client() as client:
+            return await self._acall(client, "describe_model", ModelName=model_name)
+
+    async def async_describe_model_package(self, model_package: str) -> dict[str, Any]:
+        """
+        Return DescribeModelPackage's response (the version a register-model step created).
+
+        :param model_package: The model package ARN (or an unversioned package's name).
+        """
+        async with self.async_client() as client:
+            return await self._acall(client, "describe_model_package", ModelPackageName=model_package)
+
     async def async_read_s3_json(self, uri: str) -> Any:
         """
         Read and parse a JSON object from S3 (a property file).

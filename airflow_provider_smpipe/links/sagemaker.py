@@ -43,3 +43,19 @@ class SageMakerStepLogsLink(BaseAwsLink):
         if "log_group" in kwargs:
             kwargs["log_group"] = quote(quote(str(kwargs["log_group"]), safe=""), safe="").replace("%", "$")
         return super().format_link(**kwargs)
+
+
+class SageMakerModelPackageLink(BaseAwsLink):
+    """The versions of the model package group a register-model step added a version to, in SageMaker Studio."""
+
+    name = "SageMaker Model Package"
+    key = "smpipe_model_package"
+    format_str = (
+        "https://studio.{region_name}.sagemaker.{aws_domain}/models/registered-models/"
+        "{model_package_group_name}/versions"
+    )
+
+    def format_link(self, **kwargs: Any) -> str:
+        if "model_package_group_name" in kwargs:
+            kwargs["model_package_group_name"] = quote(str(kwargs["model_package_group_name"]), safe="")
+        return super().format_link(**kwargs)

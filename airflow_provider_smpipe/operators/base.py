@@ -9,10 +9,10 @@ the task log and ends in the step's state (see :mod:`airflow_provider_smpipe.ope
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, BaseOperatorLink
 
 from airflow_provider_smpipe.exceptions import PipelineDefinitionError
 from airflow_provider_smpipe.links.sagemaker import (
@@ -21,10 +21,12 @@ from airflow_provider_smpipe.links.sagemaker import (
     SageMakerStepLogsLink,
 )
 from airflow_provider_smpipe.model.references import (
+    JoinRef,
     ModelArtifactsRef,
     PropertyFileRef,
     StepOutputRef,
     StepPropertyRef,
+    join,
 )
 from airflow_provider_smpipe.model.spec import CacheSpec, RetrySpec, StepSpec
 from airflow_provider_smpipe.operators.step_runtime import StepRuntimeMixin
@@ -51,7 +53,7 @@ class SageMakerPipelineStepOperator(StepRuntimeMixin, BaseOperator, abc.ABC):
     """
 
     ui_color = "#d9f1e3"
-    operator_extra_links = (
+    operator_extra_links: Collection[BaseOperatorLink] = (
         SageMakerPipelineExecutionLink(),
         SageMakerStepJobLink(),
         SageMakerStepLogsLink(),
@@ -155,6 +157,19 @@ class SageMakerPipelineStepOperator(StepRuntimeMixin, BaseOperator, abc.ABC):
     def property_value(self, file_name: str, json_path: str) -> PropertyFileRef:
         """A value from one of this step's property files, e.g. ``("evaluation", "metrics.auc.value")``."""
         return PropertyFileRef(self.task_id, file_name, json_path)
+
+    def property_file_uri(self, file_name: str) -> JoinRef:
+        """The S3 URI of one of this step's property files, resolved when the step runs.
+
+        E.g. a register step's ``model_metrics={"model_quality_statistics": evaluate.property_file_uri("evaluation")}``.
+        """
+        locations = self.property_file_locations()
+        for location in locations:
+            if location["name"] == file_name:
+                return join(self.output_uri(location["output_name"]), location["path"].lstrip("/"), on="/")
+        raise PipelineDefinitionError(
+            f"task {self.task_id!r}: no property file {file_name!r} (declared: {[x['name'] for x in locations]})"
+        )
 
     def step_property(self, path: str) -> StepPropertyRef:
         """Any property of this step, by its path in the Describe* response, e.g. ``"ProcessingJobName"``."""

@@ -311,8 +311,11 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
             result.update(await kind.result(StepView(self, hook, step, arn)))
         return result
 
-    async def _link_xcoms(self, step: Mapping[str, Any] | None) -> dict[str, Any]:
-        """The extra links' XComs (execution, job, log stream): no worker runs to persist them."""
+    async def _link_xcoms(
+        self, step: Mapping[str, Any] | None, result: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The extra links' XComs (execution, job, log stream, the step kind's own): no worker runs to
+        persist them."""
         from asgiref.sync import sync_to_async
 
         hook = self._pipeline_hook()
@@ -336,6 +339,8 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
             xcoms["smpipe_step_job"] = {**base, "job_kind": console_path, "job_name": job.name}
             if job.log_group:
                 xcoms["smpipe_step_logs"] = {**base, "log_group": job.log_group, "job_name": job.name}
+        if kind is not None:
+            xcoms.update(kind.link_xcoms((step or {}).get("Metadata") or {}, base, result))
         return xcoms
 
     async def _push_xcoms(self, xcoms: Mapping[str, Any]) -> None:
@@ -371,7 +376,7 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
         # Under `airflow dags test` the trigger runs inline without a task instance, and dag.test hands any
         # event's payload to next_method: a plain event keeps the result and the reason there.
         if _as_bool(self.end_from_trigger) and self.task_instance is not None:
-            xcoms = await self._link_xcoms(step)
+            xcoms = await self._link_xcoms(step, result)
             if status == "success":
                 xcoms["return_value"] = result
             await self._push_xcoms(xcoms)

@@ -1,91 +1,98 @@
-"""Checks a step's request arguments against the botocore input shape of the API call the step makes.
+"""Checks a step's definition arguments against botocore's input shape of the API call SageMaker makes for it.
 
-Pipeline expressions (``{"Get": ...}``, ``{"Std:Join": ...}``, ``{"Std:JsonGet": ...}``) stand for a scalar value
-SageMaker fills in at run time, so they are accepted wherever a scalar is; members SageMaker Pipelines sets
-itself (the job name) may be missing.
+Pipeline expressions (``Get``, ``Std:Join``, ``Std:JsonGet``) stand for values known at run time and are
+accepted wherever a scalar goes; members SageMaker fills in when the step runs (a model's name) are named by
+the caller. Lengths, enums, required members and string patterns are checked.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import botocore.session
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 
-_EXPRESSIONS = frozenset({"Get", "Std:Join", "Std:JsonGet"})
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+try:  # botocore's patterns use \p{L}-style classes, which only the regex module knows
+    import regex as pattern_engine
+except ImportError:  # pragma: no cover
+    import re as pattern_engine  # type: ignore[no-redef]
+
+_EXPRESSIONS = {"Get", "Std:Join", "Std:JsonGet"}
 
 
 def _is_expression(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in _EXPRESSIONS
 
 
-def request_problems(operation: str, arguments: dict[str, Any], filled_by_pipeline: set[str]) -> list[str]:
-    """The problems of ``arguments`` as the input of SageMaker ``operation`` (an empty list: none)."""
+def request_problems(
+    operation: str, arguments: dict[str, Any], filled_at_run_time: Collection[str] = ()
+) -> list[str]:
+    """The problems of ``arguments`` as the input of SageMaker's ``operation`` (empty: valid)."""
     model = botocore.session.get_session().get_service_model("sagemaker")
     shape = model.operation_model(operation).input_shape
-    problems: list[str] = []
-    _check(shape, arguments, operation, problems, filled_by_pipeline)
-    return problems
+    assert shape is not None
+    errors: list[str] = []
+    _check(shape, arguments, operation, errors, tuple(filled_at_run_time))
+    return errors
 
 
-def _check(
-    shape: Shape, value: Any, path: str, problems: list[str], optional: set[str] = frozenset()
-) -> None:  # type: ignore[assignment]
-    if _is_expression(value) and not isinstance(shape, StructureShape | ListShape | MapShape):
+def _check(shape: Shape, value: Any, path: str, errors: list[str], filled: tuple[str, ...] = ()) -> None:
+    if _is_expression(value):
+        if isinstance(shape, StructureShape | ListShape | MapShape):
+            errors.append(f"{path}: an expression where a {shape.type_name} is expected")
         return
     if isinstance(shape, StructureShape):
         if not isinstance(value, dict):
-            problems.append(f"{path}: expected an object, got {value!r}"[:200])
+            errors.append(f"{path}: expected an object, got {type(value).__name__}")
             return
         for name in shape.required_members:
-            if name not in value and name not in optional:
-                problems.append(f"{path}: missing required member {name}")
+            if name not in value and name not in filled:
+                errors.append(f"{path}: missing required member {name}")
         for key, item in value.items():
             if key not in shape.members:
-                problems.append(f"{path}: unknown member {key}")
+                errors.append(f"{path}: unknown member {key}")
             else:
-                _check(shape.members[key], item, f"{path}.{key}", problems)
+                _check(shape.members[key], item, f"{path}.{key}", errors)
     elif isinstance(shape, ListShape):
         if not isinstance(value, list):
-            problems.append(f"{path}: expected a list, got {value!r}"[:200])
+            errors.append(f"{path}: expected a list, got {type(value).__name__}")
             return
-        low, high = shape.metadata.get("min"), shape.metadata.get("max")
-        if (low is not None and len(value) < low) or (high is not None and len(value) > high):
-            problems.append(f"{path}: {len(value)} items, outside [{low}, {high}]")
+        _bounds(shape, len(value), path, errors)
         for index, item in enumerate(value):
-            _check(shape.member, item, f"{path}[{index}]", problems)
+            _check(shape.member, item, f"{path}[{index}]", errors)
     elif isinstance(shape, MapShape):
         if not isinstance(value, dict):
-            problems.append(f"{path}: expected a map, got {value!r}"[:200])
+            errors.append(f"{path}: expected a map, got {type(value).__name__}")
             return
+        _bounds(shape, len(value), path, errors)
         for key, item in value.items():
-            _check(shape.key, key, f"{path}<key>", problems)
-            _check(shape.value, item, f"{path}[{key!r}]", problems)
-    else:
-        _check_scalar(shape, value, path, problems)
-
-
-def _check_scalar(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
-    kind = shape.type_name
-    if kind == "string":
+            _check(shape.key, key, f"{path}<key>", errors)
+            _check(shape.value, item, f"{path}[{key!r}]", errors)
+    elif shape.type_name == "string":
         if not isinstance(value, str):
-            problems.append(f"{path}: expected a string, got {value!r}"[:200])
+            errors.append(f"{path}: expected a string, got {value!r}")
             return
+        _bounds(shape, len(value), path, errors)
         enum = shape.metadata.get("enum")
         if enum and value not in enum:
-            problems.append(f"{path}: {value!r} is not one of {sorted(enum)}")
-        low, high = shape.metadata.get("min"), shape.metadata.get("max")
-        if (low is not None and len(value) < low) or (high is not None and len(value) > high):
-            problems.append(f"{path}: length {len(value)} outside [{low}, {high}]")
-    elif kind in ("integer", "long"):
+            errors.append(f"{path}: {value!r} is not one of {enum}")
+        pattern = shape.metadata.get("pattern")
+        if pattern and pattern_engine.fullmatch(pattern, value) is None:
+            errors.append(f"{path}: {value!r} does not match {pattern}")
+    elif shape.type_name == "boolean":
+        if not isinstance(value, bool):
+            errors.append(f"{path}: expected a boolean, got {value!r}")
+    elif shape.type_name in ("integer", "long"):
         if isinstance(value, bool) or not isinstance(value, int):
-            problems.append(f"{path}: expected an integer, got {value!r}"[:200])
-            return
-        low, high = shape.metadata.get("min"), shape.metadata.get("max")
-        if (low is not None and value < low) or (high is not None and value > high):
-            problems.append(f"{path}: {value} outside [{low}, {high}]")
-    elif kind in ("float", "double"):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            problems.append(f"{path}: expected a number, got {value!r}"[:200])
-    elif kind == "boolean" and not isinstance(value, bool):
-        problems.append(f"{path}: expected a boolean, got {value!r}"[:200])
+            errors.append(f"{path}: expected an integer, got {value!r}")
+        else:
+            _bounds(shape, value, path, errors)
+
+
+def _bounds(shape: Shape, size: int, path: str, errors: list[str]) -> None:
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    if (low is not None and size < low) or (high is not None and size > high):
+        errors.append(f"{path}: {size} outside [{low}, {high}]")

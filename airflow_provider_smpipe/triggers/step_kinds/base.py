@@ -109,6 +109,17 @@ class StepKindRuntime:
         work done on a worker (a callback step waiting for the answer the task computes); None otherwise."""
         return None
 
+    def link_xcoms(
+        self, metadata: Mapping[str, Any], base: Mapping[str, Any], result: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """This kind's own extra-link XComs by link key (the job and log links are common to every kind).
+
+        :param metadata: The step's Metadata.
+        :param base: ``region_name`` and ``aws_domain`` of the connection, for every link.
+        :param result: The task's XCom result when the step succeeded, else None.
+        """
+        return {}
+
 
 #: Step kinds by Metadata key.
 STEP_KINDS: Registry[str, StepKindRuntime] = Registry(
