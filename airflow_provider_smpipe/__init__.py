@@ -11,42 +11,60 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+_OPERATORS = "airflow_provider_smpipe.operators"
+_MODEL = "airflow_provider_smpipe.model"
+
 _PUBLIC: dict[str, str] = {
+    # The group and the launch task it adds.
     "SageMakerPipelineTaskGroup": "airflow_provider_smpipe.task_group",
     "sagemaker_pipeline_task_group": "airflow_provider_smpipe.task_group",
-    "SageMakerProcessingStepOperator": "airflow_provider_smpipe.operators.processing",
-    "SageMakerTrainingStepOperator": "airflow_provider_smpipe.operators.training",
-    "SageMakerTuningStepOperator": "airflow_provider_smpipe.operators.tuning",
-    "ContinuousRange": "airflow_provider_smpipe.model.steps.tuning",
-    "IntegerRange": "airflow_provider_smpipe.model.steps.tuning",
-    "CategoricalRange": "airflow_provider_smpipe.model.steps.tuning",
-    "SageMakerConditionStepOperator": "airflow_provider_smpipe.operators.condition",
-    "SageMakerFailStepOperator": "airflow_provider_smpipe.operators.fail",
-    "SageMakerModelStepOperator": "airflow_provider_smpipe.operators.model",
-    "SageMakerRegisterModelStepOperator": "airflow_provider_smpipe.operators.register_model",
-    "SageMakerStepOperator": "airflow_provider_smpipe.operators.custom",
-    "SageMakerTransformStepOperator": "airflow_provider_smpipe.operators.transform",
-    "SageMakerCallbackStepOperator": "airflow_provider_smpipe.operators.callback",
-    "SageMakerLambdaStepOperator": "airflow_provider_smpipe.operators.lambda_step",
-    "OutputParameterRef": "airflow_provider_smpipe.model.output_parameters",
-    "SageMakerPipelineLaunchOperator": "airflow_provider_smpipe.operators.launch",
-    "Parameter": "airflow_provider_smpipe.model.references",
-    "ProcessingInput": "airflow_provider_smpipe.model.steps.processing",
-    "ProcessingOutput": "airflow_provider_smpipe.model.steps.processing",
-    "TrainingInput": "airflow_provider_smpipe.model.steps.training",
-    "all_of": "airflow_provider_smpipe.model.references",
-    "any_of": "airflow_provider_smpipe.model.references",
-    "not_": "airflow_provider_smpipe.model.references",
+    "SageMakerPipelineLaunchOperator": f"{_OPERATORS}.launch",
+    # Step operators.
+    "SageMakerProcessingStepOperator": f"{_OPERATORS}.processing",
+    "SageMakerTrainingStepOperator": f"{_OPERATORS}.training",
+    "SageMakerTuningStepOperator": f"{_OPERATORS}.tuning",
+    "SageMakerModelStepOperator": f"{_OPERATORS}.model",
+    "SageMakerRegisterModelStepOperator": f"{_OPERATORS}.register_model",
+    "SageMakerTransformStepOperator": f"{_OPERATORS}.transform",
+    "SageMakerConditionStepOperator": f"{_OPERATORS}.condition",
+    "SageMakerFailStepOperator": f"{_OPERATORS}.fail",
+    "SageMakerCallbackStepOperator": f"{_OPERATORS}.callback",
+    "SageMakerLambdaStepOperator": f"{_OPERATORS}.lambda_step",
+    "SageMakerStepOperator": f"{_OPERATORS}.custom",
+    # Step arguments.
+    "ProcessingInput": f"{_MODEL}.steps.processing",
+    "ProcessingOutput": f"{_MODEL}.steps.processing",
+    "TrainingInput": f"{_MODEL}.steps.training",
+    "ContinuousRange": f"{_MODEL}.steps.tuning",
+    "IntegerRange": f"{_MODEL}.steps.tuning",
+    "CategoricalRange": f"{_MODEL}.steps.tuning",
+    # References, parameters and conditions.
+    "Parameter": f"{_MODEL}.references",
+    "Reference": f"{_MODEL}.references",
+    "Condition": f"{_MODEL}.references",
+    "join": f"{_MODEL}.references",
+    "execution_variable": f"{_MODEL}.references",
+    "all_of": f"{_MODEL}.references",
+    "any_of": f"{_MODEL}.references",
+    "not_": f"{_MODEL}.references",
+    "OutputParameterRef": f"{_MODEL}.output_parameters",
+    # The escape hatch's compile context, and the error bad input raises.
+    "CompileContext": "airflow_provider_smpipe.compiler.context",
+    "PipelineDefinitionError": "airflow_provider_smpipe.exceptions",
 }
 
 __all__ = [
     "CategoricalRange",
+    "CompileContext",
+    "Condition",
     "ContinuousRange",
     "IntegerRange",
     "OutputParameterRef",
     "Parameter",
+    "PipelineDefinitionError",
     "ProcessingInput",
     "ProcessingOutput",
+    "Reference",
     "SageMakerCallbackStepOperator",
     "SageMakerConditionStepOperator",
     "SageMakerFailStepOperator",
@@ -64,13 +82,26 @@ __all__ = [
     "__version__",
     "all_of",
     "any_of",
+    "execution_variable",
+    "join",
     "not_",
     "sagemaker_pipeline_task_group",
 ]
 
 if TYPE_CHECKING:
+    from airflow_provider_smpipe.compiler.context import CompileContext
+    from airflow_provider_smpipe.exceptions import PipelineDefinitionError
     from airflow_provider_smpipe.model.output_parameters import OutputParameterRef
-    from airflow_provider_smpipe.model.references import Parameter, all_of, any_of, not_
+    from airflow_provider_smpipe.model.references import (
+        Condition,
+        Parameter,
+        Reference,
+        all_of,
+        any_of,
+        execution_variable,
+        join,
+        not_,
+    )
     from airflow_provider_smpipe.model.steps.processing import ProcessingInput, ProcessingOutput
     from airflow_provider_smpipe.model.steps.training import TrainingInput
     from airflow_provider_smpipe.model.steps.tuning import CategoricalRange, ContinuousRange, IntegerRange

@@ -94,6 +94,46 @@ def _account_for(access_key: str) -> str:
     return str(get_account_id_from(access_key))
 
 
+def _ensure_lambda_role(environ: dict[str, Any], account: str) -> None:
+    """IAM is not enforced here (any role ARN works for jobs): a function's role is created when missing, so
+    CreateFunction behaves as it does on an account where the role exists."""
+    from moto.iam.models import iam_backends
+
+    try:
+        role_arn = str(json.loads(_read_body(environ) or b"{}").get("Role") or "")
+    except ValueError:
+        return
+    if ":role/" not in role_arn:
+        return
+    backend = iam_backends[account]["global"]
+    path_and_name = role_arn.split(":role/", 1)[1]
+    name = path_and_name.rsplit("/", 1)[-1]
+    path = "/" + path_and_name[: -len(name)] if "/" in path_and_name else "/"
+    try:
+        backend.get_role(name)
+    except Exception:
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "lambda.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+        backend.create_role(
+            role_name=name,
+            assume_role_policy_document=json.dumps(trust),
+            path=path,
+            permissions_boundary=None,
+            description="created by smpipe-local for a Lambda function",
+            tags=[],
+            max_session_duration="3600",
+            linked_service=None,
+        )
+
+
 def _read_body(environ: dict[str, Any]) -> bytes:
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -162,6 +202,12 @@ class LocalApp:
                         start_response, fault.status, fault.code, fault.message, json_protocol, query_protocol
                     )
 
+        if (
+            service == "lambda"
+            and environ.get("REQUEST_METHOD") == "POST"
+            and path.rstrip("/").endswith("/functions")
+        ):
+            _ensure_lambda_role(environ, _account_for(access_key))
         if service == "sagemaker" and self.api.handles(operation):
             return self._sagemaker(environ, start_response, operation, body, access_key, region)
         if service == "sagemaker" and operation and not moto_serves_sagemaker(operation):

@@ -310,17 +310,13 @@ def _check_channel_name(where: str, field: str, name: Any) -> None:
 
 
 def _check_distinct_paths(where: str, claims: list[tuple[str, str, str]]) -> None:
-    """Refuse two inputs/outputs on one container directory, or one inside another's."""
+    """Refuse two inputs/outputs on one container directory. (One inside another's is allowed: AWS's own
+    examples mount an input at /opt/ml/processing/input with the script at /opt/ml/processing/input/code.)"""
     for index, (path, owner, field) in enumerate(claims):
         for other_path, other, _ in claims[:index]:
             if path == other_path:
                 raise PipelineDefinitionError(
                     f"{where} field {field!r}: {owner} and {other} both use the container path {path!r}"
-                )
-            if path.startswith(other_path + "/") or other_path.startswith(path + "/"):
-                raise PipelineDefinitionError(
-                    f"{where} field {field!r}: the container path of {owner} ({path!r}) and the one of {other} "
-                    f"({other_path!r}) are inside one another; SageMaker mounts each on a directory of its own"
                 )
 
 

@@ -76,16 +76,6 @@ def _processing(**kwargs: Any) -> None:
             "outputs['b'].source",
             "both use the container path",
         ),
-        (
-            {
-                "inputs": {
-                    "a": ProcessingInput("s3://b/a", destination="/opt/ml/processing/data"),
-                    "b": ProcessingInput("s3://b/b", destination="/opt/ml/processing/data/nested"),
-                }
-            },
-            "inputs['b'].destination",
-            "inside one another",
-        ),
         ({"inputs": {"a/b": "s3://b/a"}}, "'inputs'", "'a/b'"),
         (
             {"entrypoint": None, "code": SCRIPT, "command": ["python3"], "inputs": {"code": "s3://b/mine"}},
@@ -114,6 +104,16 @@ def test_bad_processing_io_names_the_field(kwargs: dict[str, Any], field: str, w
 def test_entrypoint_steps_may_name_an_input_code() -> None:
     # Only a step with `code` has the provider's own "code" input.
     _processing(inputs={"code": "s3://b/code"})
+
+
+def test_an_input_may_hold_the_code_directory_as_in_aws_examples() -> None:
+    # AWS's abalone example mounts its input at /opt/ml/processing/input; the script goes to .../input/code.
+    _processing(
+        entrypoint=None,
+        code=SCRIPT,
+        command=["python3"],
+        inputs={"input": ProcessingInput("s3://b/raw", destination="/opt/ml/processing/input")},
+    )
 
 
 def _training(**kwargs: Any) -> None:
