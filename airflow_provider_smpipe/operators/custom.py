@@ -15,12 +15,14 @@ if TYPE_CHECKING:
 
 
 class SageMakerStepOperator(SageMakerPipelineStepOperator):
-    """Any step the SageMaker SDK can build (tuning, transform, model, Lambda, EMR, function steps...).
+    """Any step the SageMaker SDK can build: EMR, checks, endpoints, ForEach, function steps... (docs/escape-hatch.md
+    has the contract and an example per step type).
 
-    ``step_factory(ctx)`` runs when the pipeline is compiled (in the launch task, never at DAG parse time), so it
-    may import the SDK. ``ctx`` gives ``ctx.session`` (a ``PipelineSession``), ``ctx.role_arn``,
-    ``ctx.default_bucket``, ``ctx.step_name`` (the name the returned step must have), ``ctx.parameter(name)``,
-    ``ctx.step(task)`` (another step's SDK object) and ``ctx.resolve(reference)`` (an SDK expression).
+    ``step_factory(ctx)`` runs when the pipeline is compiled (in the launch task or the ``render`` command, never at
+    DAG parse time), so it may import the SDK, inside the factory. ``ctx`` gives ``ctx.session`` (a
+    ``PipelineSession``), ``ctx.role_arn``, ``ctx.default_bucket``, ``ctx.step_name`` (the name the returned step
+    must have), ``ctx.parameter(name)``, ``ctx.step(task)`` (another step's SDK object) and
+    ``ctx.resolve(reference)`` (an SDK expression).
 
     :param task_id: The task id; the step name is derived from it.
     :param step_factory: A callable taking the compile context and returning one SDK step named

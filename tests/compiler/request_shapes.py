@@ -7,6 +7,7 @@ the caller. Lengths, enums, required members and string patterns are checked.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import botocore.session
@@ -21,6 +22,8 @@ except ImportError:  # pragma: no cover
     import re as pattern_engine  # type: ignore[no-redef]
 
 _EXPRESSIONS = {"Get", "Std:Join", "Std:JsonGet"}
+# Some models (EMR's) write "any XML character" in Java's UTF-16 form, supplementary planes as a surrogate pair range.
+_SURROGATE_PAIR_RANGE = "\\uD800\\uDC00-\\uDBFF\\uDFFF"
 
 
 def _is_expression(value: Any) -> bool:
@@ -28,10 +31,14 @@ def _is_expression(value: Any) -> bool:
 
 
 def request_problems(
-    operation: str, arguments: dict[str, Any], filled_at_run_time: Collection[str] = ()
+    operation: str,
+    arguments: dict[str, Any],
+    filled_at_run_time: Collection[str] = (),
+    service: str = "sagemaker",
 ) -> list[str]:
-    """The problems of ``arguments`` as the input of SageMaker's ``operation`` (empty: valid)."""
-    model = botocore.session.get_session().get_service_model("sagemaker")
+    """The problems of ``arguments`` as the input of ``operation`` of ``service`` (default SageMaker; empty:
+    valid)."""
+    model = botocore.session.get_session().get_service_model(service)
     shape = model.operation_model(operation).input_shape
     assert shape is not None
     errors: list[str] = []
@@ -80,7 +87,7 @@ def _check(shape: Shape, value: Any, path: str, errors: list[str], filled: tuple
         if enum and value not in enum:
             errors.append(f"{path}: {value!r} is not one of {enum}")
         pattern = shape.metadata.get("pattern")
-        if pattern and pattern_engine.fullmatch(pattern, value) is None:
+        if pattern and _compiled(pattern).fullmatch(value) is None:
             errors.append(f"{path}: {value!r} does not match {pattern}")
     elif shape.type_name == "boolean":
         if not isinstance(value, bool):
@@ -90,6 +97,11 @@ def _check(shape: Shape, value: Any, path: str, errors: list[str], filled: tuple
             errors.append(f"{path}: expected an integer, got {value!r}")
         else:
             _bounds(shape, value, path, errors)
+
+
+@functools.cache
+def _compiled(pattern: str) -> Any:
+    return pattern_engine.compile(pattern.replace(_SURROGATE_PAIR_RANGE, "\\U00010000-\\U0010FFFF"))
 
 
 def _bounds(shape: Shape, size: int, path: str, errors: list[str]) -> None:

@@ -261,3 +261,19 @@ def test_factory_returning_none(aws: Any) -> None:
         and "'step_factory'" in str(error.value)
         and "None" in str(error.value)
     )
+
+
+def test_factory_returning_a_step_collection(aws: Any) -> None:
+    """A collection (``MonitorBatchTransformStep``, ...) puts steps named ``<name>-...`` in the pipeline and none
+    named after the task, which would wait for a step that never runs."""
+
+    def factory(ctx: Any) -> Any:
+        from sagemaker.mlops.workflow.fail_step import FailStep
+        from sagemaker.mlops.workflow.step_collections import StepCollection
+
+        return StepCollection(name=ctx.step_name, steps=[FailStep(name=f"{ctx.step_name}-stop")])
+
+    with pytest.raises(
+        PipelineDefinitionError, match=r"task 'ml\.custom' field 'step_factory': .*StepCollection"
+    ):
+        compile_definition(build_pipeline_spec(_group_with_custom(factory)), aws)

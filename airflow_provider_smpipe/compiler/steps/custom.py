@@ -40,6 +40,15 @@ def build_custom(step: CustomStepSpec, builder: PipelineBuilder) -> Any:
             f"{where}: the factory returned None; it must return one SageMaker SDK step named ctx.step_name "
             f"({step.name!r}), e.g. `return ProcessingStep(name=ctx.step_name, step_args=...)`"
         )
+    from sagemaker.mlops.workflow.step_collections import StepCollection
+
+    if isinstance(built, StepCollection):
+        # Its steps are named "<name>-..."; no step of the task's name would ever run for the task to mirror.
+        raise PipelineDefinitionError(
+            f"{where}: the factory returned {type(built).__name__}, a collection of steps "
+            f"{[getattr(s, 'name', None) for s in built.steps]}; return one step named ctx.step_name "
+            f"({step.name!r}) and build each other step in a task of its own"
+        )
     if getattr(built, "name", None) != step.name:
         raise PipelineDefinitionError(
             f"{where}: the factory returned {type(built).__name__} named {getattr(built, 'name', None)!r}; name "
