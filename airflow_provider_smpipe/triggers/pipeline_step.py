@@ -258,6 +258,9 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
         last_saved = cursor.to_dict()
         if cursor.streams:
             self.log.info("Resuming the logs of job %s after the lines already shown", job.name)
+        # Claim the job's lines: a trigger that showed them before, on a triggerer that lost its heartbeat and
+        # recovers, stops at its next lines instead of showing them a second time.
+        await store.save(job.name, last_saved)
 
         async def persist(current: LogCursor) -> None:
             nonlocal last_saved
@@ -265,6 +268,13 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
             if data != last_saved:
                 await store.save(job.name, data)
                 last_saved = data
+
+        taken_over = False
+
+        async def still_ours() -> bool:
+            nonlocal taken_over
+            taken_over = not await store.owned(job.name)
+            return not taken_over
 
         hook = self._logs_hook()
         try:
@@ -275,6 +285,7 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
                 cursor=cursor,
                 poll_interval=self._interval,
                 on_idle=persist,
+                may_emit=still_ours,
             ):
                 line = f"[{event.instance}] {event.message}"
                 self._last_lines.append(line)
@@ -284,6 +295,10 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
         except Exception:
             # Logs are a convenience: losing them must not fail the step task.
             self.log.warning("Stopped streaming the logs of job %s", job.name, exc_info=True)
+        if taken_over:
+            self.log.info(
+                "Another triggerer took the logs of job %s over; they continue in its log", job.name
+            )
 
     async def _result(
         self, hook: SageMakerPipelineHook, state: StepState, step: Mapping[str, Any] | None, arn: str
