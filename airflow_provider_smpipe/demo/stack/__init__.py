@@ -30,6 +30,7 @@ from airflow_provider_smpipe.demo.stack.commands import (
 )
 from airflow_provider_smpipe.demo.stack.errors import ApiNotFound, StackError
 from airflow_provider_smpipe.demo.stack.harness import (
+    COMPOSE_DEPLOYMENT,
     DATABASES,
     DEFAULT_DAGS_FOLDER,
     EXECUTORS,
@@ -54,6 +55,7 @@ from airflow_provider_smpipe.demo.stack.rest import (
 __all__ = [
     "BACKEND_ACCESS_KEY",
     "BACKEND_SECRET_KEY",
+    "COMPOSE_DEPLOYMENT",
     "DATABASES",
     "DEFAULT_DAGS_FOLDER",
     "EXECUTORS",

@@ -46,6 +46,8 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_DAGS_FOLDER = REPO_ROOT / "dags"
 DATABASES = ("sqlite", "postgres")
 EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
+#: The deployment docker-compose.yaml describes, as AirflowStack options (``tests/test_docker_compose.py``).
+COMPOSE_DEPLOYMENT: dict[str, Any] = {"db": "postgres", "executor": "celery", "triggerers": 2}
 _READY_PREFIX = "smpipe-local ready on "
 # The Celery worker's "celery@<hostname> ready." line once it consumes from the broker.
 _WORKER_READY = re.compile(r"\bcelery@\S+ ready\.")

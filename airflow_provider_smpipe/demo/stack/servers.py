@@ -10,6 +10,7 @@ disk (a broker of a throwaway stack) and asks for a generated password.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pwd
 import re
@@ -94,7 +95,10 @@ class PostgresServer:
         self.env = dict(env)
         self.log_path = log_path
         self.user = server_user()
-        self.bin_dir = postgres_bin_dir()
+
+    @functools.cached_property
+    def bin_dir(self) -> Path:
+        return postgres_bin_dir()
 
     @property
     def data_dir(self) -> Path:
