@@ -578,6 +578,15 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
             return False
         return True
 
+    async def _step_ended(self, hook: SageMakerPipelineHook, arn: str) -> bool:
+        """Whether the execution lists this trigger's step as ended (False when unknown: stop as asked)."""
+        try:
+            step = find_step(await hook.async_list_execution_steps(arn), self.step_name)
+        except Exception:
+            self.log.warning("Could not read the steps of execution %s", arn, exc_info=True)
+            return False
+        return step is not None and step.get("StepStatus") in ("Succeeded", "Failed", "Stopped")
+
     async def on_kill(self) -> None:
         """Stop the execution when a user marked the deferred task failed/success or cleared it."""
         if not await self._should_stop():
@@ -589,6 +598,13 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
             arn = found["PipelineExecutionArn"] if found else None
         if arn is None:
             self.log.info("on_kill: no execution to stop")
+            return
+        if await self._step_ended(hook, arn):
+            # The task ended with its step, through this trigger's event on the triggerer that took the trigger
+            # over while this one's triggerer had lost its heartbeat (Airflow 3.3 then calls on_kill here too).
+            self.log.warning(
+                "on_kill was called after step %s had ended; not stopping execution %s", self.step_name, arn
+            )
             return
         self.log.info("Task killed by a user: stopping execution %s", arn)
         stopped = await hook.async_stop_execution(arn)
