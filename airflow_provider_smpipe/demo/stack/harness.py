@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -529,6 +530,14 @@ class AirflowStack(AirflowRestApi):
     def kill_service(self, name: str) -> None:
         """SIGKILL one service's whole process group, as a crash or an OOM kill would (no restart)."""
         self.services[name].kill()
+
+    def pause_service(self, name: str) -> None:
+        """Freeze one service (SIGSTOP to its process group): no heartbeat, no work, until :meth:`resume_service`."""
+        self.services[name].signal(signal.SIGSTOP)
+
+    def resume_service(self, name: str) -> None:
+        """Let a frozen service go on (SIGCONT)."""
+        self.services[name].signal(signal.SIGCONT)
 
     def triggerer_of_job(self, job_id: int) -> str:
         """The triggerer service whose TriggererJob is ``job_id``."""

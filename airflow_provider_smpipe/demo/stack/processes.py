@@ -105,6 +105,11 @@ class ManagedProcess:
             os.killpg(self.popen.pid, signal.SIGKILL)
         self.popen.wait(10)
 
+    def signal(self, signum: int) -> None:
+        """Send ``signum`` to the whole process group (SIGSTOP freezes it, as a stalled host would; SIGCONT)."""
+        if self.popen is not None:
+            os.killpg(self.popen.pid, signum)
+
     def tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -124,6 +129,8 @@ def terminate_group(pid: int, grace: float, wait: Callable[[float], Any] | None 
     """SIGTERM process group ``pid``, then SIGKILL whatever is left of it after ``grace`` seconds."""
     try:
         os.killpg(pid, signal.SIGTERM)
+        # A frozen group (SIGSTOP) handles SIGTERM only once it runs again.
+        os.killpg(pid, signal.SIGCONT)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + grace
