@@ -25,7 +25,7 @@ import boto3
 import pytest
 from e2e_support import ARTIFACTS
 
-from airflow_provider_smpipe.demo.stack import WORKER, AirflowStack, ApiNotFound
+from airflow_provider_smpipe.demo.stack import COMPOSE_DEPLOYMENT, WORKER, AirflowStack, ApiNotFound
 from airflow_provider_smpipe.demo.stack.servers import server_user, unreachable_parent
 from airflow_provider_smpipe.hooks.step_logs import instance_label
 from airflow_provider_smpipe.triggers.log_cursors import LOG_CURSOR_DIR_ENV, LOG_CURSOR_XCOM_KEY
@@ -38,6 +38,7 @@ pytestmark = pytest.mark.e2e
 DAG_ID = "e2e_pipeline"
 DAGS = Path(__file__).parents[1] / "fixtures" / "e2e_dags"
 TRIGGERERS = ("triggerer", "triggerer-2")
+assert len(TRIGGERERS) == COMPOSE_DEPLOYMENT["triggerers"]
 LINES = 100
 
 
@@ -48,9 +49,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
     running = AirflowStack(
         home,
         dags_folder=DAGS,
-        db="postgres",
-        executor="celery",
-        triggerers=len(TRIGGERERS),
+        **COMPOSE_DEPLOYMENT,  # PostgreSQL, CeleryExecutor, two triggerers: what docker-compose.yaml runs
         # A dead triggerer's triggers move after 20 s without a heartbeat (Airflow's default: 30 s). Not less:
         # a triggerer's first request to the in-process execution API stalls its heartbeat about 10 s here.
         triggerer_heartbeat_sec=1,
