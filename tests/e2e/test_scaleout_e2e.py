@@ -26,7 +26,7 @@ import pytest
 from e2e_support import ARTIFACTS
 
 from airflow_provider_smpipe.demo.stack import COMPOSE_DEPLOYMENT, WORKER, AirflowStack, ApiNotFound
-from airflow_provider_smpipe.demo.stack.servers import server_user, unreachable_parent
+from airflow_provider_smpipe.demo.stack.servers import reachable_temp_home
 from airflow_provider_smpipe.hooks.step_logs import instance_label
 from airflow_provider_smpipe.triggers.log_cursors import LOG_CURSOR_DIR_ENV, LOG_CURSOR_XCOM_KEY
 
@@ -43,9 +43,10 @@ LINES = 100
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
-    home = tmp_path_factory.mktemp("scaleout")
-    _let_postgres_reach(home, tmp_path_factory.getbasetemp().parent)
+def stack() -> Iterator[AirflowStack]:
+    # Outside pytest's temporary directories: a pytest session starting meanwhile (any other test run on this
+    # machine) resets them to mode 0700, and PostgreSQL runs as an unprivileged user.
+    home = reachable_temp_home("smpipe-scaleout-")
     running = AirflowStack(
         home,
         dags_folder=DAGS,
@@ -75,16 +76,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
         for folder in ("services", "logs"):
             if (home / folder).is_dir():
                 shutil.copytree(home / folder, target / folder, dirs_exist_ok=True)
-
-
-def _let_postgres_reach(home: Path, temp_root: Path) -> None:
-    """PostgreSQL runs unprivileged: let it enter pytest's own temporary directories (search permission only)."""
-    user = server_user()
-    if user is None:
-        return
-    while (blocked := unreachable_parent(home / "postgres", user)) is not None:
-        assert blocked == temp_root or temp_root in blocked.parents, f"{blocked} is not pytest's to change"
-        blocked.chmod(blocked.stat().st_mode | 0o001)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def client(stack: AirflowStack, service: str) -> Any:

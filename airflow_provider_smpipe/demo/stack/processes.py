@@ -19,7 +19,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 #: Processes that the Airflow services use: stopped after them (``stop``, ``down``).
-INFRASTRUCTURE = ("smpipe-local", "postgres", "redis")
+INFRASTRUCTURE = ("smpipe-local", "redis", "postgres")
+#: How each process is asked to stop when it is not SIGTERM (PostgreSQL's "fast" shutdown: it puts its server
+#: processes in process groups of their own, so a group SIGTERM would wait for every client to disconnect).
+STOP_SIGNALS = {"postgres": signal.SIGINT}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -57,6 +60,8 @@ class ManagedProcess:
     :param log_path: Where its output goes.
     :param env: Its whole environment.
     :param user: Run it as this user (only when started as root; PostgreSQL refuses to run as root).
+    :param stop_signal: What asks it to stop (PostgreSQL: SIGINT, its "fast" shutdown; SIGTERM would wait for
+        every client to disconnect).
     """
 
     name: str
@@ -64,6 +69,7 @@ class ManagedProcess:
     log_path: Path
     env: Mapping[str, str]
     user: str | None = None
+    stop_signal: int = signal.SIGTERM
     popen: subprocess.Popen[bytes] | None = None
     #: Wall-clock time of the last start.
     started_at: float = 0.0
@@ -94,10 +100,10 @@ class ManagedProcess:
         return self.popen is not None and self.popen.poll() is None
 
     def stop(self, grace: float = 20.0) -> int | None:
-        """SIGTERM the process group, SIGKILL it after ``grace`` seconds; returns the exit code."""
+        """Signal the process group to stop, SIGKILL it after ``grace`` seconds; returns the exit code."""
         if self.popen is None:
             return None
-        terminate_group(self.popen.pid, grace, wait=self.popen.wait)
+        terminate_group(self.popen.pid, grace, wait=self.popen.wait, signum=self.stop_signal)
         return self.popen.returncode
 
     def kill(self) -> None:
@@ -128,10 +134,12 @@ def as_user(user: str | None) -> dict[str, Any]:
     return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
-def terminate_group(pid: int, grace: float, wait: Callable[[float], Any] | None = None) -> None:
-    """SIGTERM process group ``pid``, then SIGKILL whatever is left of it after ``grace`` seconds."""
+def terminate_group(
+    pid: int, grace: float, wait: Callable[[float], Any] | None = None, signum: int = signal.SIGTERM
+) -> None:
+    """Send ``signum`` to process group ``pid``, then SIGKILL whatever is left of it after ``grace`` seconds."""
     try:
-        os.killpg(pid, signal.SIGTERM)
+        os.killpg(pid, signum)
         # A frozen group (SIGSTOP) handles SIGTERM only once it runs again.
         os.killpg(pid, signal.SIGCONT)
     except ProcessLookupError:
@@ -178,7 +186,7 @@ def stop_from_state(state: Mapping[str, Any], grace: float = 20.0) -> list[str]:
             list(pool.map(lambda name: terminate_group(int(processes[name]["pid"]), grace), services))
     for name in INFRASTRUCTURE:
         if name in alive:
-            terminate_group(int(processes[name]["pid"]), grace)
+            terminate_group(int(processes[name]["pid"]), grace, signum=STOP_SIGNALS.get(name, signal.SIGTERM))
     return alive
 
 

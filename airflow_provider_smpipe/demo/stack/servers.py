@@ -18,12 +18,13 @@ import shutil
 import socket
 import stat
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from airflow_provider_smpipe.demo.stack.errors import StackError
-from airflow_provider_smpipe.demo.stack.processes import ManagedProcess, as_user
+from airflow_provider_smpipe.demo.stack.processes import STOP_SIGNALS, ManagedProcess, as_user
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -74,6 +75,15 @@ def unreachable_parent(path: Path, user: str) -> Path | None:
         if not allowed:
             return parent
     return None
+
+
+def reachable_temp_home(prefix: str) -> Path:
+    """A new directory under the system's temporary directory that PostgreSQL's unprivileged user can enter
+    (mode 0711: enter, not list), for a stack home. Not under pytest's base temporary directory: every pytest
+    session that starts resets that to mode 0700, which would cut a running cluster off from its files."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    home.chmod(0o711)
+    return home
 
 
 class PostgresServer:
@@ -172,7 +182,9 @@ class PostgresServer:
             "-c",
             "max_connections=200",
         ]
-        return ManagedProcess("postgres", argv, self.log_path, self.env, user=self.user)
+        return ManagedProcess(
+            "postgres", argv, self.log_path, self.env, user=self.user, stop_signal=STOP_SIGNALS["postgres"]
+        )
 
     def wait_ready(self, process: ManagedProcess, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
