@@ -37,13 +37,19 @@ e2e: setup system-deps
 test: setup system-deps lint typecheck
 	$(PY) -m pytest -q -rs
 
-# `make demo DAG=abalone_pipeline` runs another example DAG.
+# `make demo DAG=abalone_pipeline` runs another example DAG. The deployment docker-compose.yaml describes:
+# `make up DB=postgres EXECUTOR=celery TRIGGERERS=2` (default: SQLite, LocalExecutor, one triggerer).
 DAG ?=
+DB ?=
+EXECUTOR ?=
+TRIGGERERS ?=
+STACK_OPTIONS = $(if $(DAG),--dag-id $(DAG)) $(if $(DB),--db $(DB)) $(if $(EXECUTOR),--executor $(EXECUTOR)) \
+	$(if $(TRIGGERERS),--triggerers $(TRIGGERERS))
 demo: setup system-deps
-	$(PY) -m airflow_provider_smpipe.demo run $(if $(DAG),--dag-id $(DAG))
+	$(PY) -m airflow_provider_smpipe.demo run $(STACK_OPTIONS)
 
 up: setup system-deps
-	$(PY) -m airflow_provider_smpipe.demo up $(if $(DAG),--dag-id $(DAG))
+	$(PY) -m airflow_provider_smpipe.demo up $(STACK_OPTIONS)
 
 down:
 	@test -x $(PY) && $(PY) -m airflow_provider_smpipe.demo down || true

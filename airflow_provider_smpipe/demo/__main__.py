@@ -4,6 +4,10 @@
   table, stop everything; exit 0 only if the run succeeded.
 - ``up``: start the stack and trigger the DAG, then leave it running (PIDs in ``<home>/stack.json``).
 - ``down``: stop what ``up`` started.
+
+``--db postgres``, ``--executor celery`` and ``--triggerers N`` run the deployment of ``docker-compose.yaml``
+(PostgreSQL, Redis + a Celery worker, several triggerers) as local processes; the default is SQLite, the
+LocalExecutor and one triggerer.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smpipe.demo.stack import (
+    DATABASES,
+    EXECUTORS,
     AirflowStack,
     StackError,
     StateChange,
@@ -59,6 +65,14 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--dag-id", default=DEFAULT_DAG)
         command.add_argument("--conf", type=json.loads, default={}, help="run parameters as JSON")
         command.add_argument("--password", default="admin", help="UI password of user 'admin'")
+        command.add_argument(
+            "--db",
+            choices=DATABASES,
+            default=None,
+            help="metadata database (default: sqlite; postgres with --executor celery)",
+        )
+        command.add_argument("--executor", choices=tuple(EXECUTORS), default="local", help="default: local")
+        command.add_argument("--triggerers", type=int, default=1, help="triggerer processes (default 1)")
         if name == "run":
             command.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for the run")
         else:
@@ -75,7 +89,17 @@ def _stack(args: argparse.Namespace) -> AirflowStack:
     elif not port_is_free(port, "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host):
         port = free_port()
         say(f"port {args.port} is taken; using {port}")
-    return AirflowStack(args.home, api_port=port, api_host=args.host, password=args.password, echo=say)
+    db = args.db or ("postgres" if args.executor == "celery" else "sqlite")
+    return AirflowStack(
+        args.home,
+        api_port=port,
+        api_host=args.host,
+        password=args.password,
+        echo=say,
+        db=db,
+        executor=args.executor,
+        triggerers=args.triggerers,
+    )
 
 
 def _state_path(home: Path) -> Path:

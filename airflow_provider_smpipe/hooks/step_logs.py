@@ -262,6 +262,7 @@ class SageMakerStepLogsHook(AwsBaseHook):
         poll_interval: float = 10.0,
         drain_delay: float | None = None,
         on_idle: Callable[[LogCursor], Awaitable[None]] | None = None,
+        may_emit: Callable[[], Awaitable[bool]] | None = None,
     ) -> AsyncIterator[LogEvent]:
         """
         Yield the job's log events as they arrive, all instances interleaved by timestamp, each event once.
@@ -282,6 +283,8 @@ class SageMakerStepLogsHook(AwsBaseHook):
         :param poll_interval: Seconds between passes while the job runs.
         :param drain_delay: Seconds to wait after the job ended before the final pass (default: up to 5 s).
         :param on_idle: Awaited with the cursor after every pass whose events were all handled (persist it).
+        :param may_emit: Awaited before a pass's events are yielded; False ends the iterator without yielding them
+            (another reader took the job's lines over).
         """
         cursor = cursor if cursor is not None else LogCursor()
         delay = min(poll_interval, 5.0) if drain_delay is None else drain_delay
@@ -297,6 +300,8 @@ class SageMakerStepLogsHook(AwsBaseHook):
                     position = cursor.streams.setdefault(name, StreamPosition())
                     streams[name] = _Stream.create(name, instance_label(job_name, name), position)
             per_stream = [await self._drain(client, log_group, s) for s in streams.values()]
+            if may_emit is not None and any(per_stream) and not await may_emit():
+                return
             found = 0
             for event in heapq.merge(*per_stream, key=lambda e: e.timestamp):
                 streams[event.stream].position.advance(event.timestamp)

@@ -6,6 +6,8 @@ import asyncio
 import hashlib
 import json
 import os
+import time
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,6 +29,10 @@ class LogCursorStore(Protocol):
         """Save the cursor of ``job_name``."""
         ...
 
+    async def owned(self, job_name: str) -> bool:
+        """Whether this reader may still show ``job_name``'s lines (no later reader took them over)."""
+        ...
+
 
 class XComLogCursorStore:
     """
@@ -34,6 +40,10 @@ class XComLogCursorStore:
 
     The triggerer's supervisor serves GetXCom/SetXCom for trigger code, so this works on every triggerer host.
     The value carries the job name and try number: a new try, or another job, starts from the beginning.
+
+    It also names its writer: a trigger that another triggerer took over (its own triggerer lost its heartbeat
+    and recovers, so for a moment the trigger runs twice) sees the later claim through :meth:`owned` and stops
+    showing lines the new owner shows.
 
     :param dag_id: DAG id.
     :param run_id: Run id.
@@ -45,9 +55,12 @@ class XComLogCursorStore:
     def __init__(self, *, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int) -> None:
         self.ids = {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "map_index": map_index}
         self.try_number = try_number
+        #: This reader (one trigger instance) and when it started: a later reader's claim wins.
+        self.owner = uuid.uuid4().hex
+        self.claimed_at = time.time()
+        self._saved: dict[str, Any] | None = None
 
-    async def load(self, job_name: str) -> dict[str, Any] | None:
-        """Return the saved cursor of ``job_name`` for this try, or None."""
+    async def _read(self, job_name: str) -> Mapping[str, Any] | None:
         from airflow.sdk.execution_time.xcom import XCom
 
         value = await XCom.aget_one(key=LOG_CURSOR_XCOM_KEY, **self.ids)
@@ -56,15 +69,39 @@ class XComLogCursorStore:
             and value.get("job_name") == job_name
             and value.get("try_number") == self.try_number
         ):
-            return dict(value.get("cursor") or {})
+            return value
         return None
 
+    async def load(self, job_name: str) -> dict[str, Any] | None:
+        """Return the saved cursor of ``job_name`` for this try, or None."""
+        value = await self._read(job_name)
+        return dict(value.get("cursor") or {}) if value is not None else None
+
     async def save(self, job_name: str, cursor: dict[str, Any]) -> None:
-        """Save the cursor of ``job_name`` for this try."""
+        """Save the cursor of ``job_name`` for this try, as this reader's."""
         from airflow.sdk.execution_time.xcom import XCom
 
-        value = {"job_name": job_name, "try_number": self.try_number, "cursor": cursor}
+        value = {
+            "job_name": job_name,
+            "try_number": self.try_number,
+            "cursor": cursor,
+            "owner": self.owner,
+            "claimed_at": self.claimed_at,
+        }
         await XCom.aset(LOG_CURSOR_XCOM_KEY, value, **self.ids)
+        self._saved = cursor
+
+    async def owned(self, job_name: str) -> bool:
+        """False once a reader that started later saved the cursor (it took this job's lines over)."""
+        value = await self._read(job_name)
+        if value is None or value.get("owner") in (None, self.owner):
+            return True
+        if float(value.get("claimed_at") or 0) < self.claimed_at:
+            # An earlier reader wrote after this one's claim (its triggerer was stalled): claim again.
+            if self._saved is not None:
+                await self.save(job_name, self._saved)
+            return True
+        return False
 
 
 def default_cursor_dir() -> Path:
@@ -116,6 +153,10 @@ class FileLogCursorStore:
 
         await asyncio.to_thread(write)
 
+    async def owned(self, job_name: str) -> bool:
+        """Always True: a file is one host's, whose triggerer runs a trigger once."""
+        return True
+
 
 class _FallbackCursorStore:
     """Use the primary store; if it fails, log once and use the fallback from then on."""
@@ -142,6 +183,15 @@ class _FallbackCursorStore:
             except Exception:
                 self._fail()
         await self.fallback.save(job_name, cursor)
+
+    async def owned(self, job_name: str) -> bool:
+        if self.failed:
+            return True
+        try:
+            return await self.primary.owned(job_name)
+        except Exception:
+            # Cannot tell: keep showing the lines (a line shown twice beats a line never shown).
+            return True
 
     def _fail(self) -> None:
         self.failed = True

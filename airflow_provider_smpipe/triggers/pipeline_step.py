@@ -258,6 +258,9 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
         last_saved = cursor.to_dict()
         if cursor.streams:
             self.log.info("Resuming the logs of job %s after the lines already shown", job.name)
+        # Claim the job's lines: a trigger that showed them before, on a triggerer that lost its heartbeat and
+        # recovers, stops at its next lines instead of showing them a second time.
+        await store.save(job.name, last_saved)
 
         async def persist(current: LogCursor) -> None:
             nonlocal last_saved
@@ -265,6 +268,13 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
             if data != last_saved:
                 await store.save(job.name, data)
                 last_saved = data
+
+        taken_over = False
+
+        async def still_ours() -> bool:
+            nonlocal taken_over
+            taken_over = not await store.owned(job.name)
+            return not taken_over
 
         hook = self._logs_hook()
         try:
@@ -275,6 +285,7 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
                 cursor=cursor,
                 poll_interval=self._interval,
                 on_idle=persist,
+                may_emit=still_ours,
             ):
                 line = f"[{event.instance}] {event.message}"
                 self._last_lines.append(line)
@@ -284,6 +295,10 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
         except Exception:
             # Logs are a convenience: losing them must not fail the step task.
             self.log.warning("Stopped streaming the logs of job %s", job.name, exc_info=True)
+        if taken_over:
+            self.log.info(
+                "Another triggerer took the logs of job %s over; they continue in its log", job.name
+            )
 
     async def _result(
         self, hook: SageMakerPipelineHook, state: StepState, step: Mapping[str, Any] | None, arn: str
@@ -563,6 +578,15 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
             return False
         return True
 
+    async def _step_ended(self, hook: SageMakerPipelineHook, arn: str) -> bool:
+        """Whether the execution lists this trigger's step as ended (False when unknown: stop as asked)."""
+        try:
+            step = find_step(await hook.async_list_execution_steps(arn), self.step_name)
+        except Exception:
+            self.log.warning("Could not read the steps of execution %s", arn, exc_info=True)
+            return False
+        return step is not None and step.get("StepStatus") in ("Succeeded", "Failed", "Stopped")
+
     async def on_kill(self) -> None:
         """Stop the execution when a user marked the deferred task failed/success or cleared it."""
         if not await self._should_stop():
@@ -574,6 +598,13 @@ class SageMakerPipelineStepTrigger(BaseTrigger):
             arn = found["PipelineExecutionArn"] if found else None
         if arn is None:
             self.log.info("on_kill: no execution to stop")
+            return
+        if await self._step_ended(hook, arn):
+            # The task ended with its step, through this trigger's event on the triggerer that took the trigger
+            # over while this one's triggerer had lost its heartbeat (Airflow 3.3 then calls on_kill here too).
+            self.log.warning(
+                "on_kill was called after step %s had ended; not stopping execution %s", self.step_name, arn
+            )
             return
         self.log.info("Task killed by a user: stopping execution %s", arn)
         stopped = await hook.async_stop_execution(arn)

@@ -420,6 +420,32 @@ def test_on_kill_stops_but_not_when_still_deferred_and_cleanup_never_stops() -> 
     asyncio.run(scenario())
 
 
+def test_on_kill_after_the_step_ended_elsewhere_does_not_stop_the_execution() -> None:
+    """A triggerer that lost its heartbeat recovers after the one that took its trigger over ended the task: the
+    task is no longer deferred, but nobody killed it, and the execution's other steps must go on."""
+    state = {"prep": "Executing"}
+    fake = FakeSageMaker(
+        lambda tick: ("Executing", [_step("prep", state["prep"]), _step("train", "Executing")])
+    )
+
+    async def ended() -> str:
+        return "success"
+
+    async def scenario() -> None:
+        trigger = _trigger(fake)
+        trigger.task_instance = FakeTI("grp.prep")  # type: ignore[assignment]
+        trigger._ti_state = ended  # type: ignore[method-assign]
+        state["prep"] = "Succeeded"
+        await trigger.on_kill()
+        assert fake.stop_calls == []
+        # While the step still runs, a task that is no longer deferred was marked by a user: stop.
+        state["prep"] = "Executing"
+        await trigger.on_kill()
+        assert fake.stop_calls == [ARN]
+
+    asyncio.run(scenario())
+
+
 # --------------------------------------------------------------------------- logs + restart (moto logs)
 def test_logs_stream_into_the_task_log_and_survive_a_restart(
     moto_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
