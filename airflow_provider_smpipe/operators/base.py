@@ -64,6 +64,9 @@ class SageMakerPipelineStepOperator(StepRuntimeMixin, BaseOperator, abc.ABC):
     supported_retry_kinds: ClassVar[frozenset[str]] = frozenset()
     #: Whether :attr:`model_artifacts` (a ``model.tar.gz`` URI) can be referred to.
     produces_model_artifacts: ClassVar[bool] = False
+    #: botocore response shapes whose members are this step kind's properties (``step_property`` paths), as
+    #: the SDK models them; None when the step kind's properties are not known before it runs.
+    property_shapes: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(
         self,
@@ -174,6 +177,18 @@ class SageMakerPipelineStepOperator(StepRuntimeMixin, BaseOperator, abc.ABC):
     def step_property(self, path: str) -> StepPropertyRef:
         """Any property of this step, by its path in the Describe* response, e.g. ``"ProcessingJobName"``."""
         return StepPropertyRef(self.task_id, path)
+
+    def property_type(self, path: str) -> str | None:
+        """The type of this step's property ``path`` (``"string"``, ``"integer"``, ``"structure"``...), None when
+        the step kind's properties are not known before it runs.
+
+        :raises ValueError: when the step kind has no such property, saying why.
+        """
+        if self.property_shapes is None:
+            return None
+        from airflow_provider_smpipe.model.property_paths import property_type
+
+        return property_type(self.property_shapes, path)
 
     # -- relationships: tell the group about edges created after it closed ------------------------------
 

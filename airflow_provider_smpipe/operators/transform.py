@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smpipe.exceptions import PipelineDefinitionError
+from airflow_provider_smpipe.model.checks import check_environment, check_instance_type
 from airflow_provider_smpipe.model.references import Reference, StepPropertyRef
 from airflow_provider_smpipe.model.steps.transform import TRANSFORM_OUTPUT_PATH, TransformStepSpec
 from airflow_provider_smpipe.operators.base import SageMakerPipelineStepOperator, environment_items
@@ -28,6 +29,7 @@ TRANSFORM_ENUMS: dict[str, tuple[str, ...]] = {
 #: SageMaker's limits: a request's payload, and payload times concurrent requests, up to 100 MB.
 MAX_PAYLOAD_MB = 100
 MAX_ENVIRONMENT_ENTRIES = 16
+MAX_ENVIRONMENT_VALUE_CHARS = 10240
 _ENVIRONMENT_KEY = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]{0,1023}")
 _JSON_PATH_MAX = 63
 
@@ -80,6 +82,7 @@ class SageMakerTransformStepOperator(SageMakerPipelineStepOperator):
 
     supports_cache = True
     supported_retry_kinds = frozenset({"step", "job"})
+    property_shapes = ("DescribeTransformJobResponse",)
 
     template_fields: Sequence[str] = (
         "model_name",
@@ -202,6 +205,14 @@ class SageMakerTransformStepOperator(SageMakerPipelineStepOperator):
                     raise PipelineDefinitionError(
                         f"{where} field 'environment': {key!r} is not a valid variable name"
                     )
+        check_environment(
+            where,
+            "environment",
+            self.environment,
+            max_entries=MAX_ENVIRONMENT_ENTRIES,
+            max_value_chars=MAX_ENVIRONMENT_VALUE_CHARS,
+        )
+        check_instance_type(where, "instance_type", self.instance_type)
 
     def _check_counts(self, where: str) -> None:
         count = self.instance_count
