@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_smpipe.exceptions import PipelineDefinitionError
 from airflow_provider_smpipe.links.sagemaker import SageMakerPipelineExecutionLink
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
     from airflow.sdk import Context
 
@@ -20,11 +23,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def parameter_value_string(value: Any) -> str:
-    """Execution parameter values are strings; booleans as SageMaker writes them."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+@contextlib.contextmanager
+def refused_definition(task_log: Any) -> Iterator[None]:
+    """A pipeline the provider refuses fails the task at once, without retries (the same DAG fails the same
+    way), with the provider's message alone: one line naming the task and the field, no traceback of the SDK."""
+    try:
+        yield
+    except PipelineDefinitionError as error:
+        message = str(error)
+    else:
+        return
+    # Raised outside the handler: the task log shows this message, not the SDK's traceback under it.
+    task_log.error("%s", message)
+    raise AirflowFailException(message) from None
 
 
 class SageMakerPipelineLaunchOperator(BaseOperator):
@@ -73,16 +84,19 @@ class SageMakerPipelineLaunchOperator(BaseOperator):
         from airflow_provider_smpipe.hooks.pipeline import SageMakerPipelineHook
 
         group = self.pipeline_group
-        spec = build_pipeline_spec(group, context)
         hook = SageMakerPipelineHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
-        self.log.info(
-            "Compiling %d steps of group %s into pipeline %s", len(spec.steps), group.group_id, spec.name
-        )
-        definition = compile_definition(
-            spec,
-            hook.get_session(region_name=hook.conn_region_name),
-            endpoint_url=hook.conn_config.endpoint_url,
-        )
+        with refused_definition(self.log):
+            # Every rendered value is checked before anything is created in AWS.
+            spec = build_pipeline_spec(group, context)
+            parameters = group.execution_parameters(self.parameter_values)
+            self.log.info(
+                "Compiling %d steps of group %s into pipeline %s", len(spec.steps), group.group_id, spec.name
+            )
+            definition = compile_definition(
+                spec,
+                hook.get_session(region_name=hook.conn_region_name),
+                endpoint_url=hook.conn_config.endpoint_url,
+            )
         upsert = hook.upsert_pipeline(
             pipeline_name=spec.name,
             definition=definition,
@@ -96,7 +110,6 @@ class SageMakerPipelineLaunchOperator(BaseOperator):
         self.log.info("Pipeline %s %s (%s)", spec.name, upsert["action"], upsert["PipelineArn"])
         dag_run = context["dag_run"]
         run_key = RunKey(dag_id=self.dag_id, run_id=str(dag_run.run_id), group_id=self.group_id)
-        parameters = {k: parameter_value_string(v) for k, v in self.parameter_values.items()}
         execution = hook.start_or_attach_execution(
             pipeline_name=spec.name,
             run_key=run_key,
