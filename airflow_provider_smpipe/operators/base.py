@@ -220,6 +220,13 @@ def cache_spec(task_id: str, cache: CacheArg) -> CacheSpec | None:
 
 
 _STEP_EXCEPTIONS = {"Step.SERVICE_FAULT", "Step.THROTTLING"}
+#: Bounds of a retry policy's numbers, as the SDK's RetryPolicy checks them (None: no upper bound).
+_RETRY_BOUNDS: tuple[tuple[str, int, int | None], ...] = (
+    ("max_attempts", 1, 20),
+    ("expire_after_mins", 1, 14400),
+    ("interval_seconds", 1, None),
+    ("backoff_rate", 0, None),
+)
 _JOB_FAILURES = {
     "SageMaker.JOB_INTERNAL_ERROR",
     "SageMaker.CAPACITY_ERROR",
@@ -266,14 +273,26 @@ def retry_specs(task_id: str, policies: Iterable[RetryArg] | None) -> tuple[Retr
             raise PipelineDefinitionError(
                 f"{where}: give exactly one of 'max_attempts' or 'expire_after_mins' (SageMaker needs one limit)"
             )
+        for key, low, high in _RETRY_BOUNDS:
+            value = policy.get(key, low)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or value < low
+                or (high is not None and value > high)
+                or (key != "backoff_rate" and not float(value).is_integer())
+            ):
+                bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
+                what = "a number" if key == "backoff_rate" else "a whole number"
+                raise PipelineDefinitionError(f"{where}: {key!r} must be {what} {bounds}, got {value!r}")
         specs.append(
             RetrySpec(
                 kind=kind,
                 exception_types=types,
                 interval_seconds=int(policy.get("interval_seconds", 1)),
                 backoff_rate=float(policy.get("backoff_rate", 2.0)),
-                max_attempts=policy.get("max_attempts"),
-                expire_after_mins=policy.get("expire_after_mins"),
+                max_attempts=int(policy["max_attempts"]) if "max_attempts" in policy else None,
+                expire_after_mins=int(policy["expire_after_mins"]) if "expire_after_mins" in policy else None,
             )
         )
     return tuple(specs)

@@ -51,7 +51,7 @@ class SageMakerLambdaStepOperator(SageMakerPipelineStepOperator):
     :param task_id: The task id; the step name is derived from it.
     :param function_arn: The ARN of an existing function, in the pipeline's region. (templated)
     :param handler_file: A Python file (or a directory, packaged whole) with the handler, relative to the DAG
-        file or absolute.
+        file (without leaving its folder) or absolute; checked to exist when the DAG is parsed.
     :param handler: ``module.function``, e.g. ``"handler.lambda_handler"`` for ``handler.py``.
     :param function_name: The name of the function to create or update.
     :param execution_role_arn: The IAM role the created function runs as. (templated)

@@ -140,7 +140,8 @@ class SageMakerModelStepOperator(SageMakerPipelineStepOperator):
     :param image_uri: The inference container image; a parameter is allowed. (templated)
     :param model_data: The ``model.tar.gz``: a training step's ``model_artifacts``, any reference, or an
         ``s3://`` URI. (templated)
-    :param environment: Environment variables of the container; references allowed. (templated)
+    :param environment: Environment variables of the container; values are strings or references (SageMaker takes
+        strings only: a number, boolean or None is refused, not converted). (templated)
     :param entry_point: An inference script for a SageMaker framework container, relative to ``source_dir``
         when given, else to the DAG file. The code is packed into a content-addressed ``sourcedir.tar.gz`` in the
         default bucket and the container gets ``SAGEMAKER_PROGRAM`` and ``SAGEMAKER_SUBMIT_DIRECTORY``; the

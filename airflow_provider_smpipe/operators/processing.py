@@ -56,7 +56,8 @@ class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):
 
     :param task_id: The task id; the step name is derived from it.
     :param image_uri: The container image of the job. (templated)
-    :param code: Path of a local script, relative to the DAG file (or absolute, or an ``s3://`` URI).
+    :param code: Path of a local script, relative to the DAG file (or absolute, or an ``s3://`` URI); checked to exist
+        when the DAG is parsed. A relative path may not leave the DAG file's folder (``..``).
     :param command: The command that runs ``code``, e.g. ``["python3"]``. (templated)
     :param entrypoint: The container entrypoint when there is no ``code``. (templated)
     :param arguments: Arguments passed to the script or entrypoint; references allowed. (templated)
@@ -74,7 +75,8 @@ class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):
     :param instance_count: The number of instances.
     :param volume_size_in_gb: The size of the ML storage volume.
     :param max_runtime_in_seconds: Stop the job after this long.
-    :param environment: Environment variables of the job; references allowed. (templated)
+    :param environment: Environment variables of the job; values are strings or references (SageMaker takes strings
+        only: a number, boolean or None is refused, not converted). (templated)
     :param cache: ``True`` to cache the step, an ISO 8601 duration such as ``"P30D"`` to cache it for that long.
     :param retry_policies: SageMaker retry policies as dicts (see ``retry_specs``).
     """

@@ -63,7 +63,8 @@ class SageMakerRegisterModelStepOperator(SageMakerPipelineStepOperator):
     :param task: The machine learning task, e.g. ``"CLASSIFICATION"``. (templated)
     :param description: The model package's description (``ModelPackageDescription``), also the step's
         description. At most 1024 characters, no control characters.
-    :param environment: Environment variables of the container; references allowed. (templated)
+    :param environment: Environment variables of the container; values are strings or references (SageMaker takes
+        strings only: a number, boolean or None is refused, not converted). (templated)
     :param entry_point: An inference script for a SageMaker framework container, relative to ``source_dir``
         when given, else to the DAG file (packed into a content-addressed ``sourcedir.tar.gz``, as for
         :class:`~airflow_provider_smpipe.SageMakerModelStepOperator`).

@@ -54,7 +54,9 @@ class SageMakerTrainingStepOperator(SageMakerPipelineStepOperator):
     :param image_uri: The training container image. (templated)
     :param entry_point: The training script, relative to ``source_dir`` when given, else to the DAG file;
         omit it for an image-only job.
-    :param source_dir: A local directory uploaded with the script (relative to the DAG file).
+    :param source_dir: A local directory uploaded with the script (relative to the DAG file). Paths are checked to
+        exist when the DAG is parsed; a relative path may not leave the DAG file's folder, nor the script
+        ``source_dir``.
     :param hyperparameters: Hyperparameters; references allowed. (templated)
     :param inputs: ``{channel: source}``; a source is an S3 URI, a parameter or another step's output, mounted at
         ``/opt/ml/input/data/<channel>``; or a :class:`~airflow_provider_smpipe.TrainingInput` with the channel's
@@ -65,7 +67,8 @@ class SageMakerTrainingStepOperator(SageMakerPipelineStepOperator):
     :param volume_size_in_gb: The size of the ML storage volume.
     :param max_runtime_in_seconds: Stop the job after this long (default: SageMaker's, one day; with spot
         training and a shorter ``max_wait_in_seconds``, that wait).
-    :param environment: Environment variables of the job. (templated)
+    :param environment: Environment variables of the job; values are strings or references (SageMaker takes strings
+        only: a number, boolean or None is refused, not converted). (templated)
     :param output_path: Where ``model.tar.gz`` goes (default: the default bucket). (templated)
     :param use_spot_instances: Train on managed spot capacity (needs ``max_wait_in_seconds``).
     :param max_wait_in_seconds: How long to wait for spot capacity plus run time.

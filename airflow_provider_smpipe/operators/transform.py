@@ -74,8 +74,9 @@ class SageMakerTransformStepOperator(SageMakerPipelineStepOperator):
         objects are shared out between them.
     :param output_path: Where the results go (default:
         ``s3://<default bucket>/<pipeline>/<execution id>/<step>/output``). (templated)
-    :param environment: Environment variables of the transform containers (at most 16), added to the
-        model's own. (templated)
+    :param environment: Environment variables of the transform containers (at most 16), added to the model's own;
+        values are strings or references (SageMaker takes strings only: a number, boolean or None is refused, not
+        converted). (templated)
     :param cache: ``True`` or an ISO 8601 duration such as ``"P30D"`` to cache the step.
     :param retry_policies: SageMaker retry policies as dicts (step exceptions and job failures).
     """
