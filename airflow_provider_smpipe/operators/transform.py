@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smpipe.exceptions import PipelineDefinitionError
-from airflow_provider_smpipe.model.checks import check_environment, check_instance_type
+from airflow_provider_smpipe.model.checks import check_environment, check_instance_type, is_literal
 from airflow_provider_smpipe.model.references import Reference, StepPropertyRef
 from airflow_provider_smpipe.model.steps.transform import TRANSFORM_OUTPUT_PATH, TransformStepSpec
 from airflow_provider_smpipe.operators.base import SageMakerPipelineStepOperator, environment_items
@@ -144,16 +144,17 @@ class SageMakerTransformStepOperator(SageMakerPipelineStepOperator):
         self.instance_count = instance_count
         self.output_path = output_path
         self.environment = dict(environment) if environment is not None else None
-        self._check_arguments(rendered=False)
+        self._check_arguments()
 
     # -- validation ----------------------------------------------------------------------------------------
 
-    def _check_arguments(self, *, rendered: bool) -> None:
-        """Refuse what SageMaker would refuse. Before rendering, templated strings are not checked."""
+    def _check_arguments(self) -> None:
+        """Refuse what SageMaker would refuse. A string still holding a template is checked once rendered (the
+        ``render`` command compiles templates as written)."""
         where = f"task {self.task_id!r}"
 
         def literal(value: Any) -> bool:
-            return isinstance(value, str) and (rendered or "{{" not in value)
+            return is_literal(value)
 
         if self.model_name is None or (isinstance(self.model_name, str) and not self.model_name.strip()):
             raise PipelineDefinitionError(
@@ -284,7 +285,7 @@ class SageMakerTransformStepOperator(SageMakerPipelineStepOperator):
     # -- translation --------------------------------------------------------------------------------------
 
     def to_step_spec(self, *, name: str, depends_on: tuple[str, ...]) -> TransformStepSpec:
-        self._check_arguments(rendered=True)
+        self._check_arguments()  # again: the templated fields are rendered now
         return TransformStepSpec(
             **self.common_spec_fields(name, depends_on),
             model_name=self.model_name,
