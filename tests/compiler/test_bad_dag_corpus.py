@@ -112,3 +112,9 @@ def test_the_harness_sees_what_a_good_launch_creates(moto: str) -> None:
     }
     assert any(key.endswith("/prep.py") for key in uploaded), uploaded
     assert launch.aws_conn_id == MOTO_CONN_ID
+
+
+def test_reliability_md_lists_every_defect() -> None:
+    text = (CORPUS.parents[2] / "RELIABILITY.md").read_text()
+    section = text[text.index("## Bad input") :]
+    assert not [d.name for d in defects() if f"| `{d.name}` |" not in section]
