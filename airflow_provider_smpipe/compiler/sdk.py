@@ -225,16 +225,17 @@ class PipelineBuilder:
     def render(self, pipeline: Any) -> str:
         """The definition JSON of the built ``pipeline``; an SDK error while a step renders its request names
         that step's task."""
-        for step in self.spec.steps:
-            sdk_step = self.steps_by_task.get(step.task_id)
-            if sdk_step is not None and hasattr(sdk_step, "to_request"):
-                with _step_errors(step):
-                    sdk_step.to_request()
         try:
             return str(pipeline.definition())
         except PipelineDefinitionError:
             raise
         except Exception as error:
+            # Which step: render each alone (nothing is published after a failure, so their uploads are moot).
+            for step in self.spec.steps:
+                sdk_step = self.steps_by_task.get(step.task_id)
+                if sdk_step is not None and hasattr(sdk_step, "to_request"):
+                    with _step_errors(step):
+                        sdk_step.to_request()
             raise PipelineDefinitionError(
                 f"pipeline {self.spec.name!r}: the SageMaker SDK could not render the definition: "
                 f"{sdk_error_summary(error)}"

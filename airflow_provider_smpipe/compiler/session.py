@@ -104,9 +104,18 @@ def make_pipeline_session(boto_session: boto3.Session, default_bucket: str | Non
 
         def publish(self) -> None:
             """Create the buckets that are missing, upload, then run the pending actions."""
+            from botocore.exceptions import ClientError
+
             s3 = self.boto_session.client("s3", region_name=self.boto_region_name)
             for bucket in sorted({bucket for bucket, _ in self.pending_uploads} | {self.default_bucket()}):
-                ensure_bucket(s3, bucket, self.boto_region_name)
+                try:
+                    ensure_bucket(s3, bucket, self.boto_region_name)
+                except ClientError as error:
+                    code = error.response.get("Error", {}).get("Code")
+                    raise PipelineDefinitionError(
+                        f"field 'default_bucket': bucket {bucket!r} cannot be used ({code}: it may belong to "
+                        "another account, or the connection's credentials may not reach it)"
+                    ) from error
             for (bucket, key), (data, extra) in sorted(self.pending_uploads.items()):
                 s3.upload_fileobj(io.BytesIO(data), bucket, key, ExtraArgs=extra or None)
             self.pending_uploads.clear()
