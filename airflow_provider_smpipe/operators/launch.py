@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -14,28 +13,13 @@ from airflow_provider_smpipe.exceptions import PipelineDefinitionError
 from airflow_provider_smpipe.links.sagemaker import SageMakerPipelineExecutionLink
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
     from airflow.sdk import Context
 
     from airflow_provider_smpipe.task_group import SageMakerPipelineTaskGroup
 
 log = logging.getLogger(__name__)
-
-
-@contextlib.contextmanager
-def refused_definition(task_log: Any) -> Iterator[None]:
-    """A pipeline the provider refuses fails the task at once, without retries (the same DAG fails the same
-    way), with the provider's message alone: one line naming the task and the field, no traceback of the SDK."""
-    try:
-        yield
-    except PipelineDefinitionError as error:
-        message = str(error)
-    else:
-        return
-    # Raised outside the handler: the task log shows this message, not the SDK's traceback under it.
-    task_log.error("%s", message)
-    raise AirflowFailException(message) from None
 
 
 class SageMakerPipelineLaunchOperator(BaseOperator):
@@ -85,7 +69,8 @@ class SageMakerPipelineLaunchOperator(BaseOperator):
 
         group = self.pipeline_group
         hook = SageMakerPipelineHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
-        with refused_definition(self.log):
+        refused: str | None = None
+        try:
             # Every rendered value is checked before anything is created in AWS.
             spec = build_pipeline_spec(group, context)
             parameters = group.execution_parameters(self.parameter_values)
@@ -97,6 +82,13 @@ class SageMakerPipelineLaunchOperator(BaseOperator):
                 hook.get_session(region_name=hook.conn_region_name),
                 endpoint_url=hook.conn_config.endpoint_url,
             )
+        except PipelineDefinitionError as error:
+            refused = str(error)
+        if refused is not None:
+            # A refused pipeline fails the task at once, without retries (the same DAG fails the same way), with
+            # the provider's one-line message: raised outside the handler, so no SDK traceback hangs under it.
+            self.log.error("%s", refused)
+            raise AirflowFailException(refused)
         upsert = hook.upsert_pipeline(
             pipeline_name=spec.name,
             definition=definition,

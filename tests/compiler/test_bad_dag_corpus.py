@@ -90,7 +90,7 @@ def test_refused_by_the_launch_task_before_anything_is_created(
     message = str(raised.value)
     assert not names_task_and_field(message, defect), (names_task_and_field(message, defect), message)
     # The provider's message alone: no chained SDK, botocore or pydantic error under it.
-    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+    assert raised.value.__cause__ is None and raised.value.__context__ is None
     assert "validation error for" not in message and "Traceback" not in message
 
 

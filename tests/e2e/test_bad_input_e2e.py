@@ -79,7 +79,10 @@ def test_the_launch_task_refuses_once_and_nothing_is_created(stack: AirflowStack
         if isinstance(entry, dict) and entry.get("error_detail")
     ]
     frames = [str(frame) for detail in details for item in detail for frame in item.get("frames", [])]
+    print(f"launch failure entry: {len(frames)} frames", *frames, sep="\n")
     assert not [frame for frame in frames if any(part in frame for part in FOREIGN_FRAMES)], frames
+    # Airflow's task runner (6 frames here) down to the launch task's execute, where the failure is raised.
+    assert len(frames) <= 8 and "operators/launch.py" in frames[-1] and "'execute'" in frames[-1], frames
     exceptions = [item for detail in details for item in detail]
     assert [(item.get("exc_type"), item.get("exc_value")) for item in exceptions] == [
         ("AirflowFailException", MESSAGE)
