@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
 import re
 import sys
+import tempfile
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_smpipe.exceptions import PipelineDefinitionError
+
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
 
 def _find_group(dag_file: str, group_id: str, dag_id: str | None) -> Any:
@@ -21,8 +25,8 @@ def _find_group(dag_file: str, group_id: str, dag_id: str | None) -> Any:
 
     bag = DagBag(dag_file)
     if bag.import_errors:
-        errors = "\n".join(f"{path}: {error}" for path, error in bag.import_errors.items())
-        raise SystemExit(f"cannot parse {dag_file}:\n{errors}")
+        errors = "; ".join(exception_text(error) for error in bag.import_errors.values())
+        raise SystemExit(f"error: cannot import {dag_file}: {errors}")
     candidates = []
     for dag in bag.dags.values():
         if dag_id is not None and dag.dag_id != dag_id:
@@ -112,6 +116,46 @@ def render(dag_file: str, group_id: str, dag_id: str | None = None) -> str:
     return json.dumps(json.loads(definition), indent=2, sort_keys=False)
 
 
+def exception_text(import_error: str) -> str:
+    """The exception at the end of a DagBag import error, without the traceback before it.
+
+    ``airflow_provider_smpipe.exceptions.PipelineDefinitionError: task ...`` gives
+    ``PipelineDefinitionError: task ...``.
+    """
+    lines = import_error.rstrip().splitlines()
+    # Frames and their source lines are indented; the exception's own text follows the last of them.
+    last_frame = max((index for index, line in enumerate(lines) if line.startswith("  ")), default=-1)
+    text = " ".join(line.strip() for line in lines[last_frame + 1 :]) or import_error.strip()
+    return re.sub(r"^(?:[A-Za-z_][\w]*\.)+(?=\w+(?:Error|Exception)\b)", "", text)
+
+
+@contextlib.contextmanager
+def _captured_output() -> Iterator[Callable[[], str]]:
+    """Send file descriptors 1 and 2 (Airflow's and the SDK's logs) to a temporary file; yield its reader."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 1)
+        os.dup2(capture.fileno(), 2)
+
+        def read() -> str:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            capture.seek(0)
+            return capture.read().decode(errors="replace")
+
+        try:
+            yield read
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m airflow_provider_smpipe")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -123,16 +167,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     render_parser.add_argument("--dag-id", help="the DAG, when the file defines several with this group id")
     render_parser.add_argument("--output", "-o", help="write the JSON to this file instead of stdout")
     args = parser.parse_args(argv)
-    # Airflow and the SDK log to stdout; keep stdout for the JSON alone.
-    sys.stdout.flush()
-    saved_stdout = os.dup(1)
-    os.dup2(2, 1)
+    # Airflow and the SDK log to stdout and stderr: their lines are held back, shown on stderr after a
+    # definition, dropped after a refused one (its one-line reason is what matters), shown with any other error.
+    logs = ""
+    failure: str | None = None
     try:
-        definition = render(args.dag_file, args.group_id, args.dag_id)
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved_stdout, 1)
-        os.close(saved_stdout)
+        with _captured_output() as read:
+            try:
+                definition = render(args.dag_file, args.group_id, args.dag_id)
+            except PipelineDefinitionError as error:
+                failure = f"error: {error}"
+            except SystemExit as error:
+                failure = str(error.code)
+            finally:
+                logs = read()
+    except BaseException:
+        sys.stderr.write(logs)
+        raise
+    if failure is not None:
+        sys.stderr.write(failure + "\n")
+        return 1
+    sys.stderr.write(logs)
     if args.output:
         with open(args.output, "w") as handle:
             handle.write(definition + "\n")

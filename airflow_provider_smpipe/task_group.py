@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -10,6 +12,12 @@ from airflow.sdk import TaskGroup
 
 from airflow_provider_smpipe.exceptions import PipelineDefinitionError
 from airflow_provider_smpipe.model.naming import is_valid_pipeline_name, pipeline_name_for, step_name_for
+from airflow_provider_smpipe.model.parameters import (
+    check_count,
+    execution_value,
+    is_unrendered,
+    parameter_spec,
+)
 from airflow_provider_smpipe.model.references import (
     ModelArtifactsRef,
     Parameter,
@@ -17,18 +25,21 @@ from airflow_provider_smpipe.model.references import (
     PropertyFileRef,
     Reference,
     StepOutputRef,
-    infer_parameter_type,
+    StepPropertyRef,
     iter_references,
 )
-from airflow_provider_smpipe.model.spec import ParameterSpec
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from airflow_provider_smpipe.model.spec import ParameterSpec
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
     from airflow_provider_smpipe.operators.base import SageMakerPipelineStepOperator
     from airflow_provider_smpipe.operators.launch import SageMakerPipelineLaunchOperator
 
 LAUNCH_TASK_ID = "launch"
+_ROLE_ARN = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
 
 
 def find_pipeline_group(group: TaskGroup | None) -> SageMakerPipelineTaskGroup | None:
@@ -84,6 +95,16 @@ class SageMakerPipelineTaskGroup(TaskGroup):
     start_from_trigger: bool = True
     _closed: bool = attrs.field(default=False, init=False)
 
+    def __attrs_post_init__(self) -> None:
+        outer = find_pipeline_group(self.parent_group)
+        if outer is not None:
+            raise PipelineDefinitionError(
+                f"SageMaker pipeline group {self.group_id!r} is created inside SageMaker pipeline group "
+                f"{outer.group_id!r}: a pipeline group is one SageMaker pipeline and cannot hold another; put the "
+                "groups side by side (`first >> second`), or use a plain TaskGroup inside to organize steps"
+            )
+        super().__attrs_post_init__()
+
     # -- authoring helpers -----------------------------------------------------------------------------
 
     def parameter(self, name: str) -> ParameterRef:
@@ -91,25 +112,47 @@ class SageMakerPipelineTaskGroup(TaskGroup):
         return ParameterRef(name)
 
     def parameter_specs(self) -> tuple[ParameterSpec, ...]:
+        """The declared parameters, checked (names, types, defaults, enum values, how many)."""
+        if not isinstance(self.parameters, Mapping):
+            raise self._error(
+                f"field 'parameters': expected a dict of names to defaults, got {self.parameters!r:.80}"
+            )
+        try:
+            check_count(self.parameters)
+        except ValueError as error:
+            raise self._error(f"field 'parameters': {error}") from None
         specs = []
         for name, value in self.parameters.items():
             declared = value if isinstance(value, Parameter) else Parameter(default=value)
             try:
-                parameter_type = declared.resolved_type()
-            except TypeError as error:
-                raise PipelineDefinitionError(
-                    f"SageMaker pipeline group {self.group_id!r} field 'parameters[{name!r}]': {error}"
-                ) from None
-            if declared.default is not None and infer_parameter_type(declared.default) not in (
-                parameter_type,
-                "Integer" if parameter_type == "Float" else parameter_type,
-            ):
-                raise PipelineDefinitionError(
-                    f"SageMaker pipeline group {self.group_id!r} field 'parameters[{name!r}]': default "
-                    f"{declared.default!r} is not a {parameter_type}"
-                )
-            specs.append(ParameterSpec(name, parameter_type, declared.default, declared.enum_values))
+                specs.append(parameter_spec(name, declared))
+            except ValueError as error:
+                raise self._error(f"field {f'parameters[{name!r}]'!r}: {error}") from None
         return tuple(specs)
+
+    def execution_parameters(self, values: Mapping[str, Any], *, rendered: bool = True) -> dict[str, str]:
+        """``parameter_values`` as the strings an execution is started with, each checked against its
+        declaration (type, length, enum values).
+
+        :param values: The values, rendered for a run when ``rendered``; before rendering, templated values are
+            skipped (the launch task checks them once rendered, before anything is created in AWS).
+        """
+        specs = {spec.name: spec for spec in self.parameter_specs()}
+        texts: dict[str, str] = {}
+        for name, value in values.items():
+            field = f"parameter_values[{name!r}]"
+            if name not in specs:
+                raise self._error(
+                    f"field {field!r} sets {name!r}, which is not declared in 'parameters' {sorted(specs)}"
+                )
+            if not rendered and is_unrendered(value):
+                continue
+            try:
+                texts[name] = execution_value(specs[name], value)
+            except ValueError as error:
+                what = "rendered value " if rendered else ""
+                raise self._error(f"field {field!r}: {what}{error}") from None
+        return texts
 
     def step_tasks(self) -> list[SageMakerPipelineStepOperator]:
         """The step tasks of this group, in the order they were created."""
@@ -180,6 +223,7 @@ class SageMakerPipelineTaskGroup(TaskGroup):
                         if upstream_id != task.task_id and upstream_id not in task.upstream_task_ids:
                             task.set_upstream(by_task_id[upstream_id])
         self._check_condition_branches(steps, by_task_id)
+        self._check_condition_types(steps, by_task_id)
         self._check_no_edge_leaves_and_returns(steps)
 
         launch = SageMakerPipelineLaunchOperator(
@@ -211,6 +255,10 @@ class SageMakerPipelineTaskGroup(TaskGroup):
             raise self._error(
                 "field 'role_arn' is required: the IAM role SageMaker runs the pipeline and its jobs with"
             )
+        if not isinstance(self.role_arn, str) or not _ROLE_ARN.match(self.role_arn):
+            raise self._error(
+                f"field 'role_arn': {self.role_arn!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)"
+            )
         try:
             name = self.resolved_pipeline_name()
         except ValueError as error:
@@ -222,13 +270,13 @@ class SageMakerPipelineTaskGroup(TaskGroup):
             )
         if self.max_parallel_steps is not None and self.max_parallel_steps < 1:
             raise self._error("field 'max_parallel_steps' must be at least 1")
-        self.parameter_specs()
         unknown = set(self.parameter_values) - set(self.parameters)
         if unknown:
             raise self._error(
                 f"field 'parameter_values' sets {sorted(unknown)}, which are not declared in 'parameters' "
                 f"{sorted(self.parameters)}"
             )
+        self.execution_parameters(self.parameter_values, rendered=False)
 
     def _check_reference(
         self,
@@ -277,6 +325,11 @@ class SageMakerPipelineTaskGroup(TaskGroup):
                     f"{where} refers to the model artifacts of {target_id!r}, a step that writes none "
                     "(training and tuning steps do)"
                 )
+            if isinstance(reference, StepPropertyRef):
+                try:
+                    target.property_type(reference.path)
+                except ValueError as error:
+                    raise self._error(f"{where} reads {reference}: {error}") from None
 
     def _task_group_of(self, task_id: str) -> TaskGroup | None:
         task = self.dag.task_dict.get(task_id)
@@ -308,6 +361,43 @@ class SageMakerPipelineTaskGroup(TaskGroup):
                             f"{where} names {target_id!r}, which is already a branch of {claimed[target_id]!r}"
                         )
                     claimed[target_id] = task.task_id
+
+    def _check_condition_types(
+        self,
+        steps: list[SageMakerPipelineStepOperator],
+        by_task_id: Mapping[str, SageMakerPipelineStepOperator],
+    ) -> None:
+        from airflow_provider_smpipe.model.condition_types import (
+            KIND_OF_PARAMETER,
+            KIND_OF_PROPERTY,
+            check_condition_types,
+            describe_literal,
+        )
+        from airflow_provider_smpipe.operators.condition import SageMakerConditionStepOperator
+
+        parameter_types = {spec.name: spec.type for spec in self.parameter_specs()}
+
+        def kind_of(operand: Any) -> str | None:
+            if isinstance(operand, ParameterRef):
+                return KIND_OF_PARAMETER.get(parameter_types.get(operand.name, ""))
+            if isinstance(operand, StepPropertyRef) and operand.task_id in by_task_id:
+                return KIND_OF_PROPERTY.get(by_task_id[operand.task_id].property_type(operand.path) or "")
+            return None
+
+        def describe(operand: Any) -> str:
+            if isinstance(operand, ParameterRef):
+                return f"{parameter_types.get(operand.name)} parameter {operand.name!r}"
+            if isinstance(operand, Reference):
+                kind = kind_of(operand)
+                return f"{operand} (a {kind})" if kind in ("string", "number", "boolean") else str(operand)
+            return describe_literal(operand)
+
+        for task in steps:
+            if isinstance(task, SageMakerConditionStepOperator):
+                try:
+                    check_condition_types(task.condition, kind_of, describe)
+                except ValueError as error:
+                    raise self._error(f"task {task.task_id!r} field 'conditions': {error}") from None
 
     def _check_no_edge_leaves_and_returns(self, steps: list[SageMakerPipelineStepOperator]) -> None:
         step_ids = {task.task_id for task in steps}

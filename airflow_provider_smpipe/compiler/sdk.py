@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import logging
 import os
 import re
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_smpipe.compiler.errors import sdk_error_summary
+from airflow_provider_smpipe.compiler.session import (
+    default_bucket_name,
+    make_pipeline_session,
+    resolve_default_bucket,
+    tree_hash,
+)
 from airflow_provider_smpipe.exceptions import PipelineDefinitionError
 from airflow_provider_smpipe.model.references import (
     AllOf,
@@ -43,52 +49,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The SDK uploads training code under "<prefix>/<job name with a timestamp>/input/<channel>"; those keys are
-# rewritten to content-addressed ones so the same code always gives the same definition.
-_JOB_INPUT_KEY = re.compile(r"(?:^|/)input/(?P<channel>[^/]+)/?$")
-_SDK_CONFIG = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
-
-
-def tree_hash(path: str) -> str:
-    """A sha256 over a file's or a directory's relative paths and contents."""
-    digest = hashlib.sha256()
-    if os.path.isfile(path):
-        files = [(os.path.basename(path), path)]
-    else:
-        files = []
-        for root, dirs, names in os.walk(path):
-            dirs.sort()
-            for name in sorted(names):
-                full = os.path.join(root, name)
-                files.append((os.path.relpath(full, path), full))
-    for relative, full in sorted(files):
-        digest.update(relative.encode() + b"\0")
-        with open(full, "rb") as handle:
-            digest.update(hashlib.sha256(handle.read()).digest())
-    return digest.hexdigest()
-
-
-def make_pipeline_session(boto_session: boto3.Session, default_bucket: str | None, pipeline_name: str) -> Any:
-    """A ``PipelineSession`` whose uploads of job inputs go to content-addressed keys."""
-    from sagemaker.core.workflow.pipeline_context import PipelineSession
-
-    class ContentAddressedPipelineSession(PipelineSession):
-        def upload_data(
-            self,
-            path: str,
-            bucket: str | None = None,
-            key_prefix: str = "data",
-            callback: Any = None,
-            extra_args: Any = None,
-        ) -> str:
-            match = _JOB_INPUT_KEY.search(key_prefix or "")
-            if match:
-                key_prefix = f"{pipeline_name}/code/{tree_hash(path)}/{match.group('channel')}"
-            return str(super().upload_data(path, bucket, key_prefix, callback, extra_args))
-
-    return ContentAddressedPipelineSession(
-        boto_session=boto_session, default_bucket=default_bucket, sagemaker_config=_SDK_CONFIG
-    )
+__all__ = [
+    "MODEL_ARTIFACTS",
+    "STEP_BUILDERS",
+    "PipelineBuilder",
+    "compile_definition",
+    "make_pipeline_session",
+    "resolve_default_bucket",
+    "tree_hash",
+]
 
 
 @contextlib.contextmanager
@@ -128,61 +97,23 @@ def compile_definition(
 ) -> str:
     """Compile ``spec`` into the pipeline definition JSON, uploading step code to S3 as the SDK does.
 
+    Nothing is created in AWS until the whole definition is built and checked: the SDK's uploads are held back
+    and Lambda functions are not deployed until then (the bucket, the code and the functions are created last).
+    An error in any step, the SDK's own validation errors included, is raised as a
+    :class:`PipelineDefinitionError` naming the task.
+
     :param spec: The pipeline model.
     :param boto_session: The AWS session (credentials and region) the SDK uses.
     :param endpoint_url: An AWS-compatible endpoint to use instead of AWS (the connection's ``endpoint_url``).
     """
     with _sdk_environment(endpoint_url, boto_session.region_name):
         if spec.default_bucket is None:
-            spec = dataclasses.replace(
-                spec, default_bucket=resolve_default_bucket(boto_session, endpoint_url)
-            )
+            spec = dataclasses.replace(spec, default_bucket=default_bucket_name(boto_session, endpoint_url))
         builder = PipelineBuilder(spec, boto_session)
-        definition: str = builder.build().definition()
-    builder.check_undeclared_step_references(json.loads(definition))
+        definition = builder.render(builder.build())
+        builder.check_undeclared_step_references(json.loads(definition))
+        builder.session.publish()
     return definition
-
-
-def resolve_default_bucket(boto_session: boto3.Session, endpoint_url: str | None = None) -> str:
-    """``sagemaker-<region>-<account>``, created when missing, as the SDK's ``Session.default_bucket()`` does, but
-    through the connection's own endpoint (the SDK asks STS at its public regional endpoint, which an
-    AWS-compatible endpoint such as the local backend never sees).
-
-    The bucket must belong to the caller's account (``ExpectedBucketOwner``), as the SDK checks for the name it
-    picks itself.
-    """
-    from botocore.exceptions import ClientError
-
-    region = boto_session.region_name or "us-east-1"
-    account = boto_session.client("sts", endpoint_url=endpoint_url, region_name=region).get_caller_identity()[
-        "Account"
-    ]
-    bucket = f"sagemaker-{region}-{account}"
-    s3 = boto_session.client("s3", endpoint_url=endpoint_url, region_name=region)
-    try:
-        s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=account)
-        return bucket
-    except ClientError as error:
-        code = str(error.response.get("Error", {}).get("Code"))
-        if code not in ("404", "NoSuchBucket", "NotFound"):
-            raise PipelineDefinitionError(
-                f"the default bucket {bucket!r} cannot be used ({code}: it may belong to another account); give "
-                "the group a default_bucket"
-            ) from error
-    log.info("Creating the default bucket %s", bucket)
-    create: dict[str, Any] = {"Bucket": bucket}
-    if region != "us-east-1":
-        create["CreateBucketConfiguration"] = {"LocationConstraint": region}
-    try:
-        s3.create_bucket(**create)
-    except ClientError as error:
-        # Another launch may have created it in the meantime.
-        if str(error.response.get("Error", {}).get("Code")) not in (
-            "BucketAlreadyOwnedByYou",
-            "OperationAborted",
-        ):
-            raise
-    return bucket
 
 
 #: SDK step builders by spec class: ``compiler/steps/<kind>.py`` registers ``build(spec, builder) -> SDK step``.
@@ -269,6 +200,8 @@ class PipelineBuilder:
         return order
 
     def build(self) -> Any:
+        """The SDK ``Pipeline`` of the spec. Errors the SDK raises while building a step (pydantic validation,
+        botocore parameter checks...) become a :class:`PipelineDefinitionError` naming the task."""
         from sagemaker.mlops.workflow.pipeline import Pipeline
 
         nested: set[str] = set()
@@ -278,7 +211,8 @@ class PipelineBuilder:
                 raise PipelineDefinitionError(
                     f"task {step.task_id!r}: no SDK builder for step kind {type(step).__name__}"
                 )
-            self.steps_by_task[step.task_id] = builder(step, self)
+            with _step_errors(step):
+                self.steps_by_task[step.task_id] = builder(step, self)
             nested.update(step.nested_task_ids())
         top_level = [self.steps_by_task[s.task_id] for s in self.spec.steps if s.task_id not in nested]
         return Pipeline(
@@ -287,6 +221,25 @@ class PipelineBuilder:
             steps=top_level,
             sagemaker_session=self.session,
         )
+
+    def render(self, pipeline: Any) -> str:
+        """The definition JSON of the built ``pipeline``; an SDK error while a step renders its request names
+        that step's task."""
+        try:
+            return str(pipeline.definition())
+        except PipelineDefinitionError:
+            raise
+        except Exception as error:
+            # Which step: render each alone (nothing is published after a failure, so their uploads are moot).
+            for step in self.spec.steps:
+                sdk_step = self.steps_by_task.get(step.task_id)
+                if sdk_step is not None and hasattr(sdk_step, "to_request"):
+                    with _step_errors(step):
+                        sdk_step.to_request()
+            raise PipelineDefinitionError(
+                f"pipeline {self.spec.name!r}: the SageMaker SDK could not render the definition: "
+                f"{sdk_error_summary(error)}"
+            ) from error
 
     # -- upstream steps: what a step may read ------------------------------------------------------------
 
@@ -466,6 +419,23 @@ class PipelineBuilder:
 
 
 _STEP_REFERENCE = re.compile(r"Steps\.([A-Za-z0-9_-]+)")
+
+
+@contextlib.contextmanager
+def _step_errors(step: StepSpec) -> Iterator[None]:
+    """Errors raised while the SDK builds or renders ``step``, as a one-line error naming its task."""
+    try:
+        yield
+    except PipelineDefinitionError:
+        raise
+    except Exception as error:
+        from airflow_provider_smpipe.model.steps.custom import CustomStepSpec
+
+        if isinstance(step, CustomStepSpec):
+            message = f" field 'step_factory': the factory's step failed: {sdk_error_summary(error)}"
+        else:
+            message = f": the SageMaker SDK refused the step: {sdk_error_summary(error)}"
+        raise PipelineDefinitionError(f"task {step.task_id!r}{message}") from error
 
 
 def _collect_steps(steps: list[Any], out: dict[str, Any]) -> None:

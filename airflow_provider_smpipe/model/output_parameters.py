@@ -157,3 +157,25 @@ def typed_output_value(kind: str, text: str) -> Any:
     except ValueError:
         return text
     return text
+
+
+_OUTPUT_PATH = re.compile(r"""^Outputs\[(?:'([^']+)'|"([^"]+)")\]$""")
+_PROPERTY_TYPES = {"String": "string", "Integer": "integer", "Float": "float", "Boolean": "boolean"}
+
+
+def output_property_type(declared: tuple[tuple[str, OutputType], ...], path: str) -> str:
+    """The type of a Callback or Lambda step's property ``path``: its properties are its declared outputs.
+
+    :raises ValueError: for another path, or an output the step does not declare.
+    """
+    match = _OUTPUT_PATH.match(path)
+    if match is None:
+        raise ValueError(
+            f"{path!r} is not a property of this step kind; its properties are its outputs "
+            "(Outputs['<name>'], read with output_parameter(name))"
+        )
+    name = match.group(1) or match.group(2)
+    types = dict(declared)
+    if name not in types:
+        raise ValueError(f"the step declares no output {name!r} (outputs: {sorted(types)})")
+    return _PROPERTY_TYPES[types[name]]

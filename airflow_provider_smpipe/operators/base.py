@@ -64,6 +64,9 @@ class SageMakerPipelineStepOperator(StepRuntimeMixin, BaseOperator, abc.ABC):
     supported_retry_kinds: ClassVar[frozenset[str]] = frozenset()
     #: Whether :attr:`model_artifacts` (a ``model.tar.gz`` URI) can be referred to.
     produces_model_artifacts: ClassVar[bool] = False
+    #: botocore response shapes whose members are this step kind's properties (``step_property`` paths), as
+    #: the SDK models them; None when the step kind's properties are not known before it runs.
+    property_shapes: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(
         self,
@@ -175,6 +178,18 @@ class SageMakerPipelineStepOperator(StepRuntimeMixin, BaseOperator, abc.ABC):
         """Any property of this step, by its path in the Describe* response, e.g. ``"ProcessingJobName"``."""
         return StepPropertyRef(self.task_id, path)
 
+    def property_type(self, path: str) -> str | None:
+        """The type of this step's property ``path`` (``"string"``, ``"integer"``, ``"structure"``...), None when
+        the step kind's properties are not known before it runs.
+
+        :raises ValueError: when the step kind has no such property, saying why.
+        """
+        if self.property_shapes is None:
+            return None
+        from airflow_provider_smpipe.model.property_paths import property_type
+
+        return property_type(self.property_shapes, path)
+
     # -- relationships: tell the group about edges created after it closed ------------------------------
 
     def update_relative(self, other: Any, upstream: bool = True, edge_modifier: Any = None) -> None:
@@ -205,6 +220,13 @@ def cache_spec(task_id: str, cache: CacheArg) -> CacheSpec | None:
 
 
 _STEP_EXCEPTIONS = {"Step.SERVICE_FAULT", "Step.THROTTLING"}
+#: Bounds of a retry policy's numbers, as the SDK's RetryPolicy checks them (None: no upper bound).
+_RETRY_BOUNDS: tuple[tuple[str, int, int | None], ...] = (
+    ("max_attempts", 1, 20),
+    ("expire_after_mins", 1, 14400),
+    ("interval_seconds", 1, None),
+    ("backoff_rate", 0, None),
+)
 _JOB_FAILURES = {
     "SageMaker.JOB_INTERNAL_ERROR",
     "SageMaker.CAPACITY_ERROR",
@@ -251,14 +273,26 @@ def retry_specs(task_id: str, policies: Iterable[RetryArg] | None) -> tuple[Retr
             raise PipelineDefinitionError(
                 f"{where}: give exactly one of 'max_attempts' or 'expire_after_mins' (SageMaker needs one limit)"
             )
+        for key, low, high in _RETRY_BOUNDS:
+            value = policy.get(key, low)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or value < low
+                or (high is not None and value > high)
+                or (key != "backoff_rate" and not float(value).is_integer())
+            ):
+                bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
+                what = "a number" if key == "backoff_rate" else "a whole number"
+                raise PipelineDefinitionError(f"{where}: {key!r} must be {what} {bounds}, got {value!r}")
         specs.append(
             RetrySpec(
                 kind=kind,
                 exception_types=types,
                 interval_seconds=int(policy.get("interval_seconds", 1)),
                 backoff_rate=float(policy.get("backoff_rate", 2.0)),
-                max_attempts=policy.get("max_attempts"),
-                expire_after_mins=policy.get("expire_after_mins"),
+                max_attempts=int(policy["max_attempts"]) if "max_attempts" in policy else None,
+                expire_after_mins=int(policy["expire_after_mins"]) if "expire_after_mins" in policy else None,
             )
         )
     return tuple(specs)

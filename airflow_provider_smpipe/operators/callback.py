@@ -11,6 +11,7 @@ from airflow_provider_smpipe.exceptions import PipelineDefinitionError
 from airflow_provider_smpipe.model.output_parameters import (
     OutputParameterRef,
     check_output_reference,
+    output_property_type,
     output_specs,
     output_value_text,
 )
@@ -113,6 +114,10 @@ class SageMakerCallbackStepOperator(SageMakerPipelineStepOperator):
 
     def reference_fields(self) -> Mapping[str, Any]:
         return {"inputs": self.inputs}
+
+    def property_type(self, path: str) -> str | None:
+        """The type of a declared output (``Outputs['<name>']``), the only properties of this step kind."""
+        return output_property_type(self.output_types, path)
 
     def output_parameter(self, name: str) -> OutputParameterRef:
         """The value the answer gives output ``name``, for later steps (typed as declared)."""

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_provider_smpipe.exceptions import PipelineDefinitionError
-from airflow_provider_smpipe.model.references import Condition, all_of
+from airflow_provider_smpipe.model.references import AllOf, AnyOf, Condition, Not, all_of
 from airflow_provider_smpipe.model.steps.condition import ConditionStepSpec
 from airflow_provider_smpipe.operators.base import SageMakerPipelineStepOperator
 
@@ -42,15 +42,17 @@ class SageMakerConditionStepOperator(SageMakerPipelineStepOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        items = [conditions] if isinstance(conditions, Condition) else list(conditions)
-        for index, item in enumerate(items):
-            if not isinstance(item, Condition):
-                raise PipelineDefinitionError(
-                    f"task {self.task_id!r} field 'conditions[{index}]': expected a condition built from "
-                    f"references (e.g. ref >= 0.8 or ref.eq('x')), got {type(item).__name__} {item!r}"
-                )
+        where = f"task {self.task_id!r} field 'conditions'"
+        if isinstance(conditions, Condition):
+            items: list[Any] = [conditions]
+        elif isinstance(conditions, Sequence) and not isinstance(conditions, str):
+            items = list(conditions)
+        else:
+            items = [conditions]
         if not items:
-            raise PipelineDefinitionError(f"task {self.task_id!r} field 'conditions': at least one is needed")
+            raise PipelineDefinitionError(f"{where}: at least one is needed")
+        for item in items:
+            _check_condition(where, item)
         self.condition: Condition = all_of(*items)
         self.if_steps = [_task_id_of(t) for t in (if_steps or ())]
         self.else_steps = [_task_id_of(t) for t in (else_steps or ())]
@@ -62,10 +64,36 @@ class SageMakerConditionStepOperator(SageMakerPipelineStepOperator):
     def reference_fields(self) -> Mapping[str, Any]:
         return {"conditions": self.condition}
 
+    def property_type(self, path: str) -> str | None:
+        """A condition step's one property is its ``Outcome`` ("True" or "False")."""
+        if path != "Outcome":
+            raise ValueError(f"a condition step's only property is 'Outcome', not {path!r}")
+        return "string"
+
     def to_step_spec(self, *, name: str, depends_on: tuple[str, ...]) -> ConditionStepSpec:
         return ConditionStepSpec(
             **self.common_spec_fields(name, depends_on),
             condition=self.condition,
             if_steps=tuple(self.if_steps),
             else_steps=tuple(self.else_steps),
+        )
+
+
+def _check_condition(where: str, condition: Any) -> None:
+    """Refuse anything in a condition tree that is not a condition, above all the ``bool`` Python's ``==`` and
+    ``!=`` give on references (they compare the references themselves)."""
+    if isinstance(condition, bool):
+        raise PipelineDefinitionError(
+            f"{where}: got {condition!r}, not a condition: `==` and `!=` compare references in Python; write "
+            "ref.eq(value) or ref.ne(value) for SageMaker to compare values"
+        )
+    if isinstance(condition, AllOf | AnyOf):
+        for inner in condition.conditions:
+            _check_condition(where, inner)
+    elif isinstance(condition, Not):
+        _check_condition(where, condition.expression)
+    elif not isinstance(condition, Condition):
+        raise PipelineDefinitionError(
+            f"{where}: expected a condition built from references (e.g. ref >= 0.8 or ref.eq('x')), got "
+            f"{type(condition).__name__} {condition!r:.80}"
         )

@@ -30,5 +30,9 @@ class SageMakerFailStepOperator(SageMakerPipelineStepOperator):
     def reference_fields(self) -> Mapping[str, Any]:
         return {"error_message": self.error_message}
 
+    def property_type(self, path: str) -> str | None:
+        """A fail step has no properties: the execution ends with it."""
+        raise ValueError(f"a fail step has no properties (asked for {path!r})")
+
     def to_step_spec(self, *, name: str, depends_on: tuple[str, ...]) -> FailStepSpec:
         return FailStepSpec(**self.common_spec_fields(name, depends_on), error_message=self.error_message)

@@ -8,9 +8,11 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smpipe.exceptions import PipelineDefinitionError
+from airflow_provider_smpipe.model.checks import local_path
 from airflow_provider_smpipe.model.output_parameters import (
     OutputParameterRef,
     check_output_reference,
+    output_property_type,
     output_specs,
 )
 from airflow_provider_smpipe.model.references import Reference
@@ -18,13 +20,14 @@ from airflow_provider_smpipe.model.steps.lambda_step import LambdaFunctionSpec, 
 from airflow_provider_smpipe.operators.base import SageMakerPipelineStepOperator
 
 if TYPE_CHECKING:
+    from airflow_provider_smpipe.model.checks import PathKind
     from airflow_provider_smpipe.model.references import Operand
 
 _FUNCTION_ARN = re.compile(
     r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:(\$LATEST|[A-Za-z0-9_-]{1,128}))?$"
 )
 _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_ROLE_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/\S+$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
 _HANDLER = re.compile(
     r"^(?P<module>[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*)\.(?P<function>[A-Za-z_]\w*)$"
 )
@@ -48,7 +51,7 @@ class SageMakerLambdaStepOperator(SageMakerPipelineStepOperator):
     :param task_id: The task id; the step name is derived from it.
     :param function_arn: The ARN of an existing function, in the pipeline's region. (templated)
     :param handler_file: A Python file (or a directory, packaged whole) with the handler, relative to the DAG
-        file or absolute.
+        file (without leaving its folder) or absolute; checked to exist when the DAG is parsed.
     :param handler: ``module.function``, e.g. ``"handler.lambda_handler"`` for ``handler.py``.
     :param function_name: The name of the function to create or update.
     :param execution_role_arn: The IAM role the created function runs as. (templated)
@@ -166,6 +169,7 @@ class SageMakerLambdaStepOperator(SageMakerPipelineStepOperator):
         for key, value in (self.environment or {}).items():
             if not isinstance(key, str) or not isinstance(value, str):
                 raise self._error("environment", f"expected string names and values, got {key!r}: {value!r}")
+        self.resolved_handler_path()
 
     def _check_function_arn(self, arn: Any) -> None:
         if not isinstance(arn, str) or (not _templated(arn) and not _FUNCTION_ARN.match(arn)):
@@ -194,17 +198,23 @@ class SageMakerLambdaStepOperator(SageMakerPipelineStepOperator):
     def reference_fields(self) -> Mapping[str, Any]:
         return {"inputs": self.inputs}
 
+    def property_type(self, path: str) -> str | None:
+        """The type of a declared output (``Outputs['<name>']``), the only properties of this step kind."""
+        return output_property_type(self.output_types, path)
+
     def output_parameter(self, name: str) -> OutputParameterRef:
         """The value the function returned for output ``name``, for later steps (typed as declared)."""
         check_output_reference(self.task_id, self.output_types, name)
         return OutputParameterRef.of(self.task_id, name)
 
     def resolved_handler_path(self) -> str | None:
-        """``handler_file`` as an absolute path (relative paths are relative to the DAG file)."""
-        if self.handler_file is None or os.path.isabs(self.handler_file):
-            return self.handler_file
+        """``handler_file`` as an absolute path (relative paths are relative to the DAG file and stay in its
+        folder), checked to exist (a ``.py`` file, or a directory)."""
+        if self.handler_file is None:
+            return None
         dag_folder = os.path.dirname(os.path.abspath(self.dag.fileloc)) if self.has_dag() else os.getcwd()
-        return os.path.normpath(os.path.join(dag_folder, self.handler_file))
+        kind: PathKind = "file" if self.handler_file.endswith(".py") else "directory"
+        return local_path(f"task {self.task_id!r}", "handler_file", self.handler_file, dag_folder, kind=kind)
 
     def to_step_spec(self, *, name: str, depends_on: tuple[str, ...]) -> LambdaStepSpec:
         function: LambdaFunctionSpec | None = None

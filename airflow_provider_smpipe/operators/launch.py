@@ -7,7 +7,9 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_smpipe.exceptions import PipelineDefinitionError
 from airflow_provider_smpipe.links.sagemaker import SageMakerPipelineExecutionLink
 
 if TYPE_CHECKING:
@@ -18,13 +20,6 @@ if TYPE_CHECKING:
     from airflow_provider_smpipe.task_group import SageMakerPipelineTaskGroup
 
 log = logging.getLogger(__name__)
-
-
-def parameter_value_string(value: Any) -> str:
-    """Execution parameter values are strings; booleans as SageMaker writes them."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 class SageMakerPipelineLaunchOperator(BaseOperator):
@@ -73,16 +68,27 @@ class SageMakerPipelineLaunchOperator(BaseOperator):
         from airflow_provider_smpipe.hooks.pipeline import SageMakerPipelineHook
 
         group = self.pipeline_group
-        spec = build_pipeline_spec(group, context)
         hook = SageMakerPipelineHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
-        self.log.info(
-            "Compiling %d steps of group %s into pipeline %s", len(spec.steps), group.group_id, spec.name
-        )
-        definition = compile_definition(
-            spec,
-            hook.get_session(region_name=hook.conn_region_name),
-            endpoint_url=hook.conn_config.endpoint_url,
-        )
+        refused: str | None = None
+        try:
+            # Every rendered value is checked before anything is created in AWS.
+            spec = build_pipeline_spec(group, context)
+            parameters = group.execution_parameters(self.parameter_values)
+            self.log.info(
+                "Compiling %d steps of group %s into pipeline %s", len(spec.steps), group.group_id, spec.name
+            )
+            definition = compile_definition(
+                spec,
+                hook.get_session(region_name=hook.conn_region_name),
+                endpoint_url=hook.conn_config.endpoint_url,
+            )
+        except PipelineDefinitionError as error:
+            refused = str(error)
+        if refused is not None:
+            # A refused pipeline fails the task at once, without retries (the same DAG fails the same way), with
+            # the provider's one-line message: raised outside the handler, so no SDK traceback hangs under it.
+            self.log.error("%s", refused)
+            raise AirflowFailException(refused)
         upsert = hook.upsert_pipeline(
             pipeline_name=spec.name,
             definition=definition,
@@ -96,7 +102,6 @@ class SageMakerPipelineLaunchOperator(BaseOperator):
         self.log.info("Pipeline %s %s (%s)", spec.name, upsert["action"], upsert["PipelineArn"])
         dag_run = context["dag_run"]
         run_key = RunKey(dag_id=self.dag_id, run_id=str(dag_run.run_id), group_id=self.group_id)
-        parameters = {k: parameter_value_string(v) for k, v in self.parameter_values.items()}
         execution = hook.start_or_attach_execution(
             pipeline_name=spec.name,
             run_key=run_key,

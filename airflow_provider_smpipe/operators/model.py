@@ -10,6 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smpipe.exceptions import PipelineDefinitionError
 from airflow_provider_smpipe.links.sagemaker import SageMakerPipelineExecutionLink
+from airflow_provider_smpipe.model.checks import (
+    check_environment,
+    check_image_uri,
+    is_template,
+    local_path,
+)
+from airflow_provider_smpipe.model.checks import check_role_arn as _check_role_arn
 from airflow_provider_smpipe.model.references import Reference, StepPropertyRef
 from airflow_provider_smpipe.model.steps.model import InferenceCodeSpec, ModelStepSpec
 from airflow_provider_smpipe.operators.base import SageMakerPipelineStepOperator, environment_items
@@ -20,12 +27,9 @@ if TYPE_CHECKING:
 #: What framework containers read to find the inference code (set by the compiler, not by the user).
 CODE_ENVIRONMENT = ("SAGEMAKER_PROGRAM", "SAGEMAKER_SUBMIT_DIRECTORY")
 _VPC_ID = re.compile(r"^[-0-9a-zA-Z]{1,32}$")
-_ROLE_ARN = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
-
-
-def is_template(value: Any) -> bool:
-    """A string Airflow still has to render (checked again once rendered)."""
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
+#: ``ContainerDefinition.Environment`` limits (CreateModel, and the register step's model package).
+MAX_ENVIRONMENT_ENTRIES = 100
+MAX_ENVIRONMENT_VALUE_CHARS = 1024
 
 
 def dag_folder(task: SageMakerPipelineStepOperator) -> str:
@@ -33,10 +37,18 @@ def dag_folder(task: SageMakerPipelineStepOperator) -> str:
     return os.path.dirname(os.path.abspath(task.dag.fileloc)) if task.has_dag() else os.getcwd()
 
 
-def check_container(where: str, image_uri: Any, model_data: Any) -> None:
-    """The inference image and the model data every model container needs."""
+def check_container(where: str, image_uri: Any, model_data: Any, environment: Any = None) -> None:
+    """The inference image, the model data and the environment every model container needs."""
     if not image_uri:
         raise PipelineDefinitionError(f"{where} field 'image_uri': an inference image URI is required")
+    check_image_uri(where, "image_uri", image_uri)
+    check_environment(
+        where,
+        "environment",
+        environment,
+        max_entries=MAX_ENVIRONMENT_ENTRIES,
+        max_value_chars=MAX_ENVIRONMENT_VALUE_CHARS,
+    )
     if not model_data:
         raise PipelineDefinitionError(
             f"{where} field 'model_data': the model artifacts are required, e.g. a training step's "
@@ -77,21 +89,12 @@ def inference_code(
         )
     folder = dag_folder(task)
     if source_dir is not None:
-        directory = os.path.normpath(os.path.join(folder, source_dir))
-        if not os.path.isdir(directory):
-            raise PipelineDefinitionError(f"{where} field 'source_dir': {directory!r} is not a directory")
-        script = os.path.normpath(os.path.join(directory, entry_point))
-        if not os.path.isfile(script):
-            raise PipelineDefinitionError(f"{where} field 'entry_point': {script!r} does not exist")
-        if os.path.relpath(script, directory).startswith(".."):
-            raise PipelineDefinitionError(
-                f"{where} field 'entry_point': {entry_point!r} is outside 'source_dir' {directory!r}"
-            )
+        directory = local_path(where, "source_dir", source_dir, folder, kind="directory")
+        script = local_path(
+            where, "entry_point", entry_point, directory, kind="file", folder_name="'source_dir'"
+        )
         return InferenceCodeSpec(entry_point=os.path.relpath(script, directory), source_dir=directory)
-    script = os.path.normpath(os.path.join(folder, entry_point))
-    if not os.path.isfile(script):
-        raise PipelineDefinitionError(f"{where} field 'entry_point': {script!r} does not exist")
-    return InferenceCodeSpec(entry_point=script)
+    return InferenceCodeSpec(entry_point=local_path(where, "entry_point", entry_point, folder, kind="file"))
 
 
 def vpc_spec(where: str, vpc_config: Mapping[str, Any] | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -123,12 +126,7 @@ def vpc_spec(where: str, vpc_config: Mapping[str, Any] | None) -> tuple[tuple[st
 
 
 def check_role_arn(where: str, role_arn: Any) -> None:
-    if role_arn is None or is_template(role_arn):
-        return
-    if not isinstance(role_arn, str) or not _ROLE_ARN.match(role_arn):
-        raise PipelineDefinitionError(
-            f"{where} field 'execution_role_arn': {role_arn!r} is not an IAM role ARN"
-        )
+    _check_role_arn(where, "execution_role_arn", role_arn)
 
 
 class SageMakerModelStepOperator(SageMakerPipelineStepOperator):
@@ -142,7 +140,8 @@ class SageMakerModelStepOperator(SageMakerPipelineStepOperator):
     :param image_uri: The inference container image; a parameter is allowed. (templated)
     :param model_data: The ``model.tar.gz``: a training step's ``model_artifacts``, any reference, or an
         ``s3://`` URI. (templated)
-    :param environment: Environment variables of the container; references allowed. (templated)
+    :param environment: Environment variables of the container; values are strings or references (SageMaker takes
+        strings only: a number, boolean or None is refused, not converted). (templated)
     :param entry_point: An inference script for a SageMaker framework container, relative to ``source_dir``
         when given, else to the DAG file. The code is packed into a content-addressed ``sourcedir.tar.gz`` in the
         default bucket and the container gets ``SAGEMAKER_PROGRAM`` and ``SAGEMAKER_SUBMIT_DIRECTORY``; the
@@ -157,6 +156,7 @@ class SageMakerModelStepOperator(SageMakerPipelineStepOperator):
 
     supported_retry_kinds = frozenset({"step"})
     operator_extra_links = (SageMakerPipelineExecutionLink(),)
+    property_shapes = ("DescribeModelOutput",)
 
     template_fields: Sequence[str] = (
         "image_uri",
@@ -190,7 +190,7 @@ class SageMakerModelStepOperator(SageMakerPipelineStepOperator):
 
     def _check_arguments(self) -> InferenceCodeSpec | None:
         where = f"task {self.task_id!r}"
-        check_container(where, self.image_uri, self.model_data)
+        check_container(where, self.image_uri, self.model_data, self.environment)
         vpc_spec(where, self.vpc_config)
         check_role_arn(where, self.execution_role_arn)
         return inference_code(where, self, self.entry_point, self.source_dir, self.environment)

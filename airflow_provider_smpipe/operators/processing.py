@@ -8,6 +8,14 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smpipe.exceptions import PipelineDefinitionError
+from airflow_provider_smpipe.model.checks import (
+    check_environment,
+    check_image_uri,
+    check_instance_type,
+    check_s3_uri,
+    check_whole_number,
+    local_path,
+)
 from airflow_provider_smpipe.model.steps.processing import (
     PROCESSING_CODE_INPUT,
     PROCESSING_CODE_PATH,
@@ -32,6 +40,13 @@ from airflow_provider_smpipe.operators.base import (
 if TYPE_CHECKING:
     from airflow_provider_smpipe.model.references import Operand
 
+#: SageMaker's limits of a processing job (``CreateProcessingJob``).
+MAX_INSTANCES = 100
+MAX_VOLUME_SIZE_IN_GB = 16384
+MAX_RUNTIME_IN_SECONDS = 777600
+MAX_ENVIRONMENT_ENTRIES = 100
+MAX_ENVIRONMENT_VALUE_CHARS = 256
+
 
 class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):
     """A SageMaker processing job as one step of the group's pipeline.
@@ -41,7 +56,8 @@ class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):
 
     :param task_id: The task id; the step name is derived from it.
     :param image_uri: The container image of the job. (templated)
-    :param code: Path of a local script, relative to the DAG file (or absolute, or an ``s3://`` URI).
+    :param code: Path of a local script, relative to the DAG file (or absolute, or an ``s3://`` URI); checked to exist
+        when the DAG is parsed. A relative path may not leave the DAG file's folder (``..``).
     :param command: The command that runs ``code``, e.g. ``["python3"]``. (templated)
     :param entrypoint: The container entrypoint when there is no ``code``. (templated)
     :param arguments: Arguments passed to the script or entrypoint; references allowed. (templated)
@@ -59,13 +75,15 @@ class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):
     :param instance_count: The number of instances.
     :param volume_size_in_gb: The size of the ML storage volume.
     :param max_runtime_in_seconds: Stop the job after this long.
-    :param environment: Environment variables of the job; references allowed. (templated)
+    :param environment: Environment variables of the job; values are strings or references (SageMaker takes strings
+        only: a number, boolean or None is refused, not converted). (templated)
     :param cache: ``True`` to cache the step, an ISO 8601 duration such as ``"P30D"`` to cache it for that long.
     :param retry_policies: SageMaker retry policies as dicts (see ``retry_specs``).
     """
 
     supports_cache = True
     supported_retry_kinds = frozenset({"step", "job"})
+    property_shapes = ("DescribeProcessingJobResponse",)
 
     template_fields: Sequence[str] = (
         "image_uri",
@@ -114,8 +132,21 @@ class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):
 
     def _check_arguments(self) -> None:
         where = f"task {self.task_id!r}"
-        if not self.image_uri:
-            raise PipelineDefinitionError(f"{where} field 'image_uri': an image URI is required")
+        check_image_uri(where, "image_uri", self.image_uri)
+        check_instance_type(where, "instance_type", self.instance_type)
+        check_whole_number(where, "instance_count", self.instance_count, maximum=MAX_INSTANCES)
+        check_whole_number(where, "volume_size_in_gb", self.volume_size_in_gb, maximum=MAX_VOLUME_SIZE_IN_GB)
+        if self.max_runtime_in_seconds is not None:
+            check_whole_number(
+                where, "max_runtime_in_seconds", self.max_runtime_in_seconds, maximum=MAX_RUNTIME_IN_SECONDS
+            )
+        check_environment(
+            where,
+            "environment",
+            self.environment,
+            max_entries=MAX_ENVIRONMENT_ENTRIES,
+            max_value_chars=MAX_ENVIRONMENT_VALUE_CHARS,
+        )
         if (self.code is None) == (self.entrypoint is None):
             raise PipelineDefinitionError(
                 f"{where}: give exactly one of 'code' (a script to run) or 'entrypoint' (a command in the image)"
@@ -124,6 +155,14 @@ class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):
             raise PipelineDefinitionError(
                 f"{where} field 'command': 'code' needs the command that runs it, e.g. command=['python3']"
             )
+        self.resolved_code_path()
+        if (
+            self.outputs is not None
+            and not isinstance(self.outputs, Mapping | str)
+            and len(set(self.outputs)) != len(list(self.outputs))
+        ):
+            twice = sorted({n for n in self.outputs if list(self.outputs).count(n) > 1})
+            raise PipelineDefinitionError(f"{where} field 'outputs': {twice} are listed more than once")
         if not isinstance(self.inputs, Mapping):
             raise PipelineDefinitionError(f"{where} field 'inputs': expected a dict {{name: source}}")
         # Every container path, with what claims it, to refuse two claims on one directory.
@@ -176,6 +215,7 @@ class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):
             value = ProcessingInput(source=value)
         if value.source is None or value.source == "":
             raise PipelineDefinitionError(f"task {self.task_id!r} field {field!r}: 'source' is required")
+        check_s3_uri(f"task {self.task_id!r}", field, value.source, what="input")
         if value.mode not in PROCESSING_INPUT_MODES:
             extra = (
                 " (FastFile is a training channel mode; SageMaker processing inputs take File or Pipe)"
@@ -202,6 +242,7 @@ class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):
         """Output ``name`` as the model has it, checked (container path, upload mode)."""
         value = self._output_values()[name]
         field = f"outputs[{name!r}]"
+        destination_field = f"{field}.destination"
         if not isinstance(value, ProcessingOutput):
             if isinstance(value, Mapping | list):
                 raise PipelineDefinitionError(
@@ -209,11 +250,14 @@ class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):
                     f"ProcessingOutput, got {value!r}"
                 )
             value = ProcessingOutput(destination=value)
+            destination_field = field
+        # A destination that is not in S3 is refused, never replaced by a generated path as the SDK would.
+        check_s3_uri(f"task {self.task_id!r}", destination_field, value.destination, what="output")
         self._check_choice(f"{field}.upload_mode", value.upload_mode, PROCESSING_UPLOAD_MODES)
         path = self._container_path(f"{field}.source", value.source, f"{PROCESSING_OUTPUT_ROOT}/{name}")
         return ProcessingOutputSpec(
             name=name,
-            destination=value.destination if value.destination != "" else None,
+            destination=value.destination,
             local_path=path,
             s3_upload_mode=value.upload_mode,
         )
@@ -271,11 +315,12 @@ class SageMakerProcessingStepOperator(SageMakerPipelineStepOperator):
         return locations
 
     def resolved_code_path(self) -> str | None:
-        """``code`` as an absolute path (relative paths are relative to the DAG file) or an S3 URI."""
-        if self.code is None or self.code.startswith("s3://") or os.path.isabs(self.code):
+        """``code`` as an absolute path (relative paths are relative to the DAG file and stay in its folder),
+        checked to be a file, or an S3 URI."""
+        if self.code is None or (isinstance(self.code, str) and self.code.startswith("s3://")):
             return self.code
         dag_folder = os.path.dirname(os.path.abspath(self.dag.fileloc)) if self.has_dag() else os.getcwd()
-        return os.path.normpath(os.path.join(dag_folder, self.code))
+        return local_path(f"task {self.task_id!r}", "code", self.code, dag_folder, kind="file")
 
     def to_step_spec(self, *, name: str, depends_on: tuple[str, ...]) -> ProcessingStepSpec:
         where = f"task {self.task_id!r}"

@@ -11,6 +11,7 @@ from airflow_provider_smpipe.links.sagemaker import (
     SageMakerModelPackageLink,
     SageMakerPipelineExecutionLink,
 )
+from airflow_provider_smpipe.model.checks import check_instance_type, is_template
 from airflow_provider_smpipe.model.references import Reference, StepPropertyRef
 from airflow_provider_smpipe.model.steps.register_model import (
     APPROVAL_STATUSES,
@@ -19,7 +20,7 @@ from airflow_provider_smpipe.model.steps.register_model import (
     RegisterModelStepSpec,
 )
 from airflow_provider_smpipe.operators.base import SageMakerPipelineStepOperator, environment_items
-from airflow_provider_smpipe.operators.model import check_container, inference_code, is_template
+from airflow_provider_smpipe.operators.model import check_container, inference_code
 
 if TYPE_CHECKING:
     from airflow_provider_smpipe.model.references import Operand
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 _GROUP = re.compile(
     r"^(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:\d{12}:model-package-group/)?[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 )
-_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9\-]+\.[a-z0-9]+$")
 _METADATA_KEY = re.compile(r"^[\w\s.:/=+\-@]{1,128}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -63,7 +63,8 @@ class SageMakerRegisterModelStepOperator(SageMakerPipelineStepOperator):
     :param task: The machine learning task, e.g. ``"CLASSIFICATION"``. (templated)
     :param description: The model package's description (``ModelPackageDescription``), also the step's
         description. At most 1024 characters, no control characters.
-    :param environment: Environment variables of the container; references allowed. (templated)
+    :param environment: Environment variables of the container; values are strings or references (SageMaker takes
+        strings only: a number, boolean or None is refused, not converted). (templated)
     :param entry_point: An inference script for a SageMaker framework container, relative to ``source_dir``
         when given, else to the DAG file (packed into a content-addressed ``sourcedir.tar.gz``, as for
         :class:`~airflow_provider_smpipe.SageMakerModelStepOperator`).
@@ -73,6 +74,7 @@ class SageMakerRegisterModelStepOperator(SageMakerPipelineStepOperator):
 
     supported_retry_kinds = frozenset({"step"})
     operator_extra_links = (SageMakerPipelineExecutionLink(), SageMakerModelPackageLink())
+    property_shapes = ("DescribeModelPackageOutput",)
 
     template_fields: Sequence[str] = (
         "model_package_group_name",
@@ -133,7 +135,7 @@ class SageMakerRegisterModelStepOperator(SageMakerPipelineStepOperator):
     def _check_arguments(self) -> InferenceCodeSpec | None:
         where = f"task {self.task_id!r}"
         self._check_group(where)
-        check_container(where, self.image_uri, self.model_data)
+        check_container(where, self.image_uri, self.model_data, self.environment)
         self._check_approval_status(where)
         for field in ("content_types", "response_types", "inference_instances", "transform_instances"):
             self._check_strings(where, field, instance_types=field.endswith("_instances"))
@@ -177,17 +179,15 @@ class SageMakerRegisterModelStepOperator(SageMakerPipelineStepOperator):
         for value in values:
             if not isinstance(value, str) or not value:
                 raise PipelineDefinitionError(f"{where} field {field!r}: {value!r} is not a non-empty string")
-            if instance_types and not is_template(value) and not _INSTANCE_TYPE.match(value):
-                raise PipelineDefinitionError(
-                    f"{where} field {field!r}: {value!r} is not an instance type such as 'ml.m5.large'"
-                )
+            if instance_types:
+                check_instance_type(where, field, value)
 
     def _metrics_specs(self, where: str) -> tuple[tuple[str, MetricsSourceSpec], ...]:
         if self.model_metrics is None:
             return ()
         specs = []
         for key, value in self.model_metrics.items():
-            field = f"{where} field 'model_metrics[{key!r}]'"
+            field = f"{where} field {f'model_metrics[{key!r}]'!r}"
             if key not in MODEL_METRICS_FIELDS:
                 raise PipelineDefinitionError(
                     f"{where} field 'model_metrics': unknown report {key!r} (expected one of "

@@ -5,9 +5,17 @@ from __future__ import annotations
 import os
 import posixpath
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_smpipe.exceptions import PipelineDefinitionError
+from airflow_provider_smpipe.model.checks import (
+    check_environment,
+    check_hyperparameters,
+    check_image_uri,
+    check_instance_type,
+    check_s3_uri,
+    local_path,
+)
 from airflow_provider_smpipe.model.steps.training import (
     RESERVED_CHANNELS,
     TRAINING_COMPRESSIONS,
@@ -30,6 +38,9 @@ if TYPE_CHECKING:
 _CHANNEL_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
 #: ``ResourceConfig.KeepAlivePeriodInSeconds`` bounds.
 _MAX_KEEP_ALIVE_SECONDS = 3600
+#: ``CreateTrainingJob``'s environment limits.
+MAX_ENVIRONMENT_ENTRIES = 100
+MAX_ENVIRONMENT_VALUE_CHARS = 512
 
 
 class SageMakerTrainingStepOperator(SageMakerPipelineStepOperator):
@@ -43,7 +54,9 @@ class SageMakerTrainingStepOperator(SageMakerPipelineStepOperator):
     :param image_uri: The training container image. (templated)
     :param entry_point: The training script, relative to ``source_dir`` when given, else to the DAG file;
         omit it for an image-only job.
-    :param source_dir: A local directory uploaded with the script (relative to the DAG file).
+    :param source_dir: A local directory uploaded with the script (relative to the DAG file). Paths are checked to
+        exist when the DAG is parsed; a relative path may not leave the DAG file's folder, nor the script
+        ``source_dir``.
     :param hyperparameters: Hyperparameters; references allowed. (templated)
     :param inputs: ``{channel: source}``; a source is an S3 URI, a parameter or another step's output, mounted at
         ``/opt/ml/input/data/<channel>``; or a :class:`~airflow_provider_smpipe.TrainingInput` with the channel's
@@ -54,7 +67,8 @@ class SageMakerTrainingStepOperator(SageMakerPipelineStepOperator):
     :param volume_size_in_gb: The size of the ML storage volume.
     :param max_runtime_in_seconds: Stop the job after this long (default: SageMaker's, one day; with spot
         training and a shorter ``max_wait_in_seconds``, that wait).
-    :param environment: Environment variables of the job. (templated)
+    :param environment: Environment variables of the job; values are strings or references (SageMaker takes strings
+        only: a number, boolean or None is refused, not converted). (templated)
     :param output_path: Where ``model.tar.gz`` goes (default: the default bucket). (templated)
     :param use_spot_instances: Train on managed spot capacity (needs ``max_wait_in_seconds``).
     :param max_wait_in_seconds: How long to wait for spot capacity plus run time.
@@ -70,6 +84,7 @@ class SageMakerTrainingStepOperator(SageMakerPipelineStepOperator):
     supports_cache = True
     supported_retry_kinds = frozenset({"step", "job"})
     produces_model_artifacts = True
+    property_shapes: ClassVar[tuple[str, ...] | None] = ("DescribeTrainingJobResponse",)
 
     template_fields: Sequence[str] = (
         "image_uri",
@@ -123,8 +138,18 @@ class SageMakerTrainingStepOperator(SageMakerPipelineStepOperator):
 
     def _check_arguments(self) -> None:
         where = f"task {self.task_id!r}"
-        if not self.image_uri:
-            raise PipelineDefinitionError(f"{where} field 'image_uri': an image URI is required")
+        check_image_uri(where, "image_uri", self.image_uri)
+        check_instance_type(where, "instance_type", self.instance_type)
+        check_hyperparameters(where, "hyperparameters", self.hyperparameters)
+        check_environment(
+            where,
+            "environment",
+            self.environment,
+            max_entries=MAX_ENVIRONMENT_ENTRIES,
+            max_value_chars=MAX_ENVIRONMENT_VALUE_CHARS,
+        )
+        check_s3_uri(where, "output_path", self.output_path, what="output")
+        check_s3_uri(where, "checkpoint_s3_uri", self.checkpoint_s3_uri, what="output")
         if self.entry_point is not None and not self.entry_point:
             raise PipelineDefinitionError(
                 f"{where} field 'entry_point': give a training script, or leave it out for an image-only job"
@@ -182,6 +207,7 @@ class SageMakerTrainingStepOperator(SageMakerPipelineStepOperator):
             raise PipelineDefinitionError(f"{where} field 'inputs': expected a dict {{channel: source}}")
         for channel in self.inputs:
             self._channel(channel)
+        self.resolved_source()
 
     def _check_positive(self, field: str, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -209,6 +235,7 @@ class SageMakerTrainingStepOperator(SageMakerPipelineStepOperator):
                 f"task {self.task_id!r} field {field!r}: expected an S3 URI, a reference or a TrainingInput, "
                 f"got {given.source!r}"
             )
+        check_s3_uri(f"task {self.task_id!r}", field, given.source, what="input")
         for option, choice, choices in (
             ("input_mode", given.input_mode, TRAINING_INPUT_MODES),
             ("distribution", given.distribution, TRAINING_DISTRIBUTIONS),
@@ -251,14 +278,28 @@ class SageMakerTrainingStepOperator(SageMakerPipelineStepOperator):
         return os.path.dirname(os.path.abspath(self.dag.fileloc)) if self.has_dag() else os.getcwd()
 
     def resolved_source(self) -> tuple[str | None, str | None]:
-        """(source directory, entry script) resolved against the DAG file; without a source directory the
-        entry script is an absolute path and is uploaded alone; (None, None) for an image-only job."""
+        """(source directory, entry script) resolved against the DAG file and checked to exist; without a source
+        directory the entry script is an absolute path and is uploaded alone; (None, None) for an image-only job.
+
+        Relative paths stay inside the DAG file's folder; the entry script stays inside ``source_dir``.
+        """
         if not self.entry_point:
             return None, None
+        where = f"task {self.task_id!r}"
         if self.source_dir is not None:
-            source_dir = os.path.normpath(os.path.join(self._dag_folder(), self.source_dir))
-            return source_dir, self.entry_point
-        return None, os.path.normpath(os.path.join(self._dag_folder(), self.entry_point))
+            source_dir = local_path(
+                where, "source_dir", self.source_dir, self._dag_folder(), kind="directory"
+            )
+            if os.path.isabs(self.entry_point):
+                raise PipelineDefinitionError(
+                    f"{where} field 'entry_point': with 'source_dir' it is a path inside that directory, got "
+                    f"{self.entry_point!r}"
+                )
+            script = local_path(
+                where, "entry_point", self.entry_point, source_dir, kind="file", folder_name="'source_dir'"
+            )
+            return source_dir, os.path.relpath(script, source_dir)
+        return None, local_path(where, "entry_point", self.entry_point, self._dag_folder(), kind="file")
 
     def to_step_spec(self, *, name: str, depends_on: tuple[str, ...]) -> TrainingStepSpec:
         return TrainingStepSpec(**self.common_spec_fields(name, depends_on), **self.training_spec_fields())

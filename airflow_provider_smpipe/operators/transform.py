@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smpipe.exceptions import PipelineDefinitionError
+from airflow_provider_smpipe.model.checks import check_environment, check_instance_type, is_literal
 from airflow_provider_smpipe.model.references import Reference, StepPropertyRef
 from airflow_provider_smpipe.model.steps.transform import TRANSFORM_OUTPUT_PATH, TransformStepSpec
 from airflow_provider_smpipe.operators.base import SageMakerPipelineStepOperator, environment_items
@@ -28,6 +29,7 @@ TRANSFORM_ENUMS: dict[str, tuple[str, ...]] = {
 #: SageMaker's limits: a request's payload, and payload times concurrent requests, up to 100 MB.
 MAX_PAYLOAD_MB = 100
 MAX_ENVIRONMENT_ENTRIES = 16
+MAX_ENVIRONMENT_VALUE_CHARS = 10240
 _ENVIRONMENT_KEY = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]{0,1023}")
 _JSON_PATH_MAX = 63
 
@@ -72,14 +74,16 @@ class SageMakerTransformStepOperator(SageMakerPipelineStepOperator):
         objects are shared out between them.
     :param output_path: Where the results go (default:
         ``s3://<default bucket>/<pipeline>/<execution id>/<step>/output``). (templated)
-    :param environment: Environment variables of the transform containers (at most 16), added to the
-        model's own. (templated)
+    :param environment: Environment variables of the transform containers (at most 16), added to the model's own;
+        values are strings or references (SageMaker takes strings only: a number, boolean or None is refused, not
+        converted). (templated)
     :param cache: ``True`` or an ISO 8601 duration such as ``"P30D"`` to cache the step.
     :param retry_policies: SageMaker retry policies as dicts (step exceptions and job failures).
     """
 
     supports_cache = True
     supported_retry_kinds = frozenset({"step", "job"})
+    property_shapes = ("DescribeTransformJobResponse",)
 
     template_fields: Sequence[str] = (
         "model_name",
@@ -140,16 +144,17 @@ class SageMakerTransformStepOperator(SageMakerPipelineStepOperator):
         self.instance_count = instance_count
         self.output_path = output_path
         self.environment = dict(environment) if environment is not None else None
-        self._check_arguments(rendered=False)
+        self._check_arguments()
 
     # -- validation ----------------------------------------------------------------------------------------
 
-    def _check_arguments(self, *, rendered: bool) -> None:
-        """Refuse what SageMaker would refuse. Before rendering, templated strings are not checked."""
+    def _check_arguments(self) -> None:
+        """Refuse what SageMaker would refuse. A string still holding a template is checked once rendered (the
+        ``render`` command compiles templates as written)."""
         where = f"task {self.task_id!r}"
 
         def literal(value: Any) -> bool:
-            return isinstance(value, str) and (rendered or "{{" not in value)
+            return is_literal(value)
 
         if self.model_name is None or (isinstance(self.model_name, str) and not self.model_name.strip()):
             raise PipelineDefinitionError(
@@ -202,6 +207,14 @@ class SageMakerTransformStepOperator(SageMakerPipelineStepOperator):
                     raise PipelineDefinitionError(
                         f"{where} field 'environment': {key!r} is not a valid variable name"
                     )
+        check_environment(
+            where,
+            "environment",
+            self.environment,
+            max_entries=MAX_ENVIRONMENT_ENTRIES,
+            max_value_chars=MAX_ENVIRONMENT_VALUE_CHARS,
+        )
+        check_instance_type(where, "instance_type", self.instance_type)
 
     def _check_counts(self, where: str) -> None:
         count = self.instance_count
@@ -272,7 +285,7 @@ class SageMakerTransformStepOperator(SageMakerPipelineStepOperator):
     # -- translation --------------------------------------------------------------------------------------
 
     def to_step_spec(self, *, name: str, depends_on: tuple[str, ...]) -> TransformStepSpec:
-        self._check_arguments(rendered=True)
+        self._check_arguments()  # again: the templated fields are rendered now
         return TransformStepSpec(
             **self.common_spec_fields(name, depends_on),
             model_name=self.model_name,

@@ -75,6 +75,10 @@ class SageMakerTuningStepOperator(SageMakerTrainingStepOperator):
     supports_cache = True
     supported_retry_kinds = frozenset({"step", "job"})
     produces_model_artifacts = True
+    property_shapes = (
+        "DescribeHyperParameterTuningJobResponse",
+        "ListTrainingJobsForHyperParameterTuningJobResponse",
+    )
 
     def __init__(
         self,

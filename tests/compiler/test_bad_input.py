@@ -167,15 +167,11 @@ def test_spot_training_without_max_wait() -> None:
     assert "'ml.train'" in str(error.value) and "'max_wait_in_seconds'" in str(error.value)
 
 
-def test_missing_script_fails_when_compiled_naming_the_task(aws: Any) -> None:
-    from airflow_provider_smpipe.compiler.from_airflow import build_pipeline_spec
-    from airflow_provider_smpipe.compiler.sdk import compile_definition
-
-    with DAG("bad", start_date=START, schedule=None):
-        with SageMakerPipelineTaskGroup("ml", role_arn=ROLE, default_bucket="smpipe-golden") as group:
+def test_missing_script_is_refused_at_parse_time_naming_the_task() -> None:
+    with DAG("bad", start_date=START, schedule=None), pytest.raises(PipelineDefinitionError) as error:
+        with SageMakerPipelineTaskGroup("ml", role_arn=ROLE, default_bucket="smpipe-golden"):
             SageMakerProcessingStepOperator(
                 task_id="prep", image_uri=IMAGE, code="does/not/exist.py", command=["python3"]
             )
-    with pytest.raises(PipelineDefinitionError) as error:
-        compile_definition(build_pipeline_spec(group), aws)
-    assert "'ml.prep'" in str(error.value) and "'code'" in str(error.value)
+    assert "'ml.prep'" in str(error.value) and "field 'code'" in str(error.value)
+    assert "does not exist" in str(error.value)

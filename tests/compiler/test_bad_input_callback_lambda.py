@@ -184,6 +184,7 @@ def test_parsing_a_dag_with_these_steps_imports_no_sdk_and_creates_no_client(tmp
 
     dag_file = tmp_path / "probe_dag.py"
     dag_file.write_text(PARSE_PROBE_DAG)
+    (tmp_path / "handler.py").write_text("def lambda_handler(event, context):\n    return {}\n")
     result = subprocess.run(
         [sys.executable, "-c", PROBE, str(dag_file)],
         capture_output=True,

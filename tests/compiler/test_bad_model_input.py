@@ -54,8 +54,13 @@ def _refused(build: Any, **kwargs: Any) -> str:
         ({"model_data": "models/model.tar.gz"}, "model_data", "s3:// URI"),
         ({"entry_point": "missing.py"}, "entry_point", "does not exist"),
         ({"entry_point": "missing.py", "source_dir": INFERENCE}, "entry_point", "does not exist"),
-        ({"entry_point": "inference.py", "source_dir": str(CODE / "nope")}, "source_dir", "not a directory"),
-        ({"entry_point": "../evaluate.py", "source_dir": INFERENCE}, "entry_point", "outside 'source_dir'"),
+        ({"entry_point": "inference.py", "source_dir": str(CODE / "nope")}, "source_dir", "does not exist"),
+        (
+            {"entry_point": "inference.py", "source_dir": str(CODE / "prep.py")},
+            "source_dir",
+            "not a directory",
+        ),
+        ({"entry_point": "../evaluate.py", "source_dir": INFERENCE}, "entry_point", "leaves 'source_dir'"),
         ({"source_dir": INFERENCE}, "source_dir", "'entry_point'"),
         (
             {
@@ -117,7 +122,7 @@ def test_bad_model_step(kwargs: dict[str, Any], field: str, words: str) -> None:
             "not one of ['Approved', 'PendingManualApproval'",
         ),
         ({"approval_status": "approved"}, "approval_status", "or a pipeline parameter"),
-        ({"inference_instances": ["m5.large"]}, "inference_instances", "not an instance type"),
+        ({"inference_instances": ["m5.large"]}, "inference_instances", "not a SageMaker instance type"),
         ({"transform_instances": [""]}, "transform_instances", "not a non-empty string"),
         ({"content_types": [None]}, "content_types", "not a non-empty string"),
         ({"model_metrics": {"accuracy": "s3://r/e.json"}}, "model_metrics", "unknown report 'accuracy'"),
@@ -141,7 +146,7 @@ def test_bad_model_step(kwargs: dict[str, Any], field: str, words: str) -> None:
 )
 def test_bad_register_step(kwargs: dict[str, Any], field: str, words: str) -> None:
     message = _refused(_register, **kwargs)
-    assert f"task 'ml.register' field '{field}'" in message
+    assert f"task 'ml.register' field {field!r}" in message
     assert words in message
 
 

@@ -347,10 +347,21 @@ def test_a_function_not_created_by_this_provider_is_never_overwritten(
     assert client.get_function(FunctionName="smpipe-add")["Configuration"]["Handler"] == "other.handler"
 
 
-def test_a_missing_handler_file_fails_the_compile_naming_the_task(aws: Any, tmp_path: Path) -> None:
-    group = _handler_group(tmp_path / "handler.py", LAMBDA_ROLE)
+def test_a_missing_handler_file_is_refused_at_parse_time_naming_the_task(tmp_path: Path) -> None:
+    with pytest.raises(PipelineDefinitionError, match=r"'ml.add' field 'handler_file'.*does not exist"):
+        _handler_group(tmp_path / "handler.py", LAMBDA_ROLE)
+
+
+def test_a_handler_file_removed_after_parsing_fails_the_compile_naming_the_task(
+    aws: Any, tmp_path: Path
+) -> None:
+    handler = tmp_path / "handler.py"
+    handler.write_text("def lambda_handler(event, context):\n    return {}\n")
+    group = _handler_group(handler, LAMBDA_ROLE)
+    handler.unlink()
     with pytest.raises(PipelineDefinitionError, match=r"'ml.add' field 'handler_file'.*does not exist"):
         compile_definition(build_pipeline_spec(group), aws)
+    assert aws.client("lambda").list_functions()["Functions"] == []
 
 
 def test_requests_fit_botocore_input_shapes() -> None:

@@ -315,3 +315,24 @@ def test_model_artifacts_of_a_tuning_step_with_a_parameter_output_path(aws: Any)
         }
     ]
     assert steps["report"]["DependsOn"] == ["tune"]
+
+
+def test_an_image_only_tuning_step_runs_the_images_own_entrypoint(aws: Any) -> None:
+    """Without entry_point (a built-in algorithm's image) the trials get no script and no code channels."""
+    with DAG("golden", start_date=START, schedule=None), _group() as group:
+        SageMakerTuningStepOperator(
+            task_id="tune",
+            image_uri=IMAGE,
+            inputs={"train": "s3://smpipe-golden/train/"},
+            hyperparameter_ranges={"eta": ContinuousRange(0.1, 0.5)},
+            hyperparameters={"num_round": 10},
+            objective_metric_name="validation:rmse",
+            objective_type="Minimize",
+        )
+    arguments = _tuning_arguments(compile_definition(build_pipeline_spec(group), aws), "tune")
+    definition = arguments["TrainingJobDefinition"]
+    assert definition["AlgorithmSpecification"]["TrainingImage"] == IMAGE
+    assert [c["ChannelName"] for c in definition["InputDataConfig"]] == ["train"]
+    assert "sagemaker_program" not in json.dumps(definition)
+    assert definition["StaticHyperParameters"]["num_round"] == "10"
+    assert request_problems("CreateHyperParameterTuningJob", arguments, {"HyperParameterTuningJobName"}) == []

@@ -144,9 +144,7 @@ def build_lambda(step: LambdaStepSpec, builder: PipelineBuilder) -> Any:
             return str(self.lambda_func.function_arn)
 
     if step.function is not None:
-        session = builder.session
-        client = session.boto_session.client("lambda", region_name=session.boto_region_name)
-        function_arn = deploy_function(client, step.function, builder.spec.name, step.task_id)
+        function_arn = _deploy_later(step.task_id, step.function, builder)
     else:
         function_arn = str(step.function_arn)
     types = {member.value: member for member in LambdaOutputTypeEnum}
@@ -156,3 +154,38 @@ def build_lambda(step: LambdaStepSpec, builder: PipelineBuilder) -> Any:
         inputs={name: builder.resolve(value) for name, value in step.inputs},
         outputs=[LambdaOutput(output_name=name, output_type=types[kind]) for name, kind in step.outputs],
     )
+
+
+def _deploy_later(task_id: str, function: LambdaFunctionSpec, builder: PipelineBuilder) -> str:
+    """The ARN the function has once deployed; it is deployed when the whole definition is built and checked
+    (the session's ``publish``), so a pipeline refused while compiling creates no function."""
+    from botocore.exceptions import ClientError
+
+    if not os.path.exists(function.code_path):
+        raise PipelineDefinitionError(
+            f"task {task_id!r} field 'handler_file': {function.code_path!r} does not exist"
+        )
+    session = builder.session
+    region = session.boto_region_name
+    account = session.boto_session.client("sts", region_name=region).get_caller_identity()["Account"]
+    partition = session.boto_session.get_partition_for_region(region)
+    expected = f"arn:{partition}:lambda:{region}:{account}:function:{function.name}"
+
+    def deploy() -> None:
+        client = session.boto_session.client("lambda", region_name=region)
+        try:
+            deployed = deploy_function(client, function, builder.spec.name, task_id)
+        except ClientError as error:
+            details = error.response.get("Error", {})
+            raise PipelineDefinitionError(
+                f"task {task_id!r} field 'function_name': Lambda refused function {function.name!r}: "
+                f"{details.get('Code')}: {details.get('Message')}"
+            ) from error
+        if deployed != expected:
+            raise PipelineDefinitionError(
+                f"task {task_id!r} field 'function_name': function {function.name!r} has ARN {deployed!r}, not "
+                f"the {expected!r} the definition names"
+            )
+
+    session.pending_actions.append(deploy)
+    return expected

@@ -36,8 +36,13 @@ def build_tuning(step: TuningStepSpec, builder: PipelineBuilder) -> Any:
     local = source_code(step)
     # The tuner would upload the code under a timestamped key; a content-addressed archive keeps the
     # definition identical for identical code (and the trials read it as sagemaker_submit_directory).
-    archive = SourceCode(
-        source_dir=upload_source_archive(local.source_dir, builder), entry_script=local.entry_script
+    # Without a script (a built-in algorithm's image) the trials run the image's own entrypoint.
+    archive = (
+        SourceCode(
+            source_dir=upload_source_archive(local.source_dir, builder), entry_script=local.entry_script
+        )
+        if local is not None
+        else None
     )
     tuner = HyperparameterTuner(
         model_trainer=model_trainer(step, builder, archive),
